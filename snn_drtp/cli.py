@@ -1,0 +1,110 @@
+"""The ``snn-drtp`` command: a thin layer over the Python API.
+
+    snn-drtp train --network fc1-500 --rule drtp --epochs 100 --out runs/drtp
+    snn-drtp data fetch mnist
+    snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
+    snn-drtp demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
+from snn_drtp.data.datasets import DATASET_NAMES
+from snn_drtp.data.fetch import DATASETS, fetch
+from snn_drtp.rules import RULES
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train one network; resumes if --out holds a stopped run")
+    p.add_argument("--engine", choices=ENGINES, default=d.engine)
+    p.add_argument("--network", default=d.network, help="name in networks/ or path to a .toml spec")
+    p.add_argument("--rule", choices=RULES, default=d.rule)
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--lr", type=float, default=None, help="default: the paper's Table 3 rate")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--zero-init", action="store_true", help="zero-initialise forward weights")
+    p.add_argument("--train-subset", type=int, default=None, help="use the first N training examples")
+    p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--data-dir", default=None, help="dataset cache (default $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
+    p.add_argument("--out", default=None, help="run folder (default runs/NETWORK-RULE-seedSEED)")
+    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="snn-drtp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+
+    data = sub.add_parser("data", help="dataset management")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    f = data_sub.add_parser("fetch", help="fetch and verify an IDX dataset into the cache")
+    f.add_argument("name", choices=sorted(DATASETS))
+    f.add_argument("--data-dir", default=None)
+    f.add_argument("--source-dir", default=None, help="a folder that already holds the IDX files")
+
+    e = sub.add_parser("experiment", help="run (or resume) an experiment folder's grid and summarise it")
+    e.add_argument("path", help="experiments/NAME or its experiment.toml")
+    e.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    e.add_argument("--threads", type=int, default=1, help="torch threads per run")
+
+    demo = sub.add_parser("demo", help="the main job: DRTP next to BP and shallow learning on MNIST")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--threads", type=int, default=None)
+    demo.add_argument("--data-dir", default=None)
+
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
+        print(f"snn-drtp: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from snn_drtp.training import train
+
+        config = TrainConfig(
+            network=args.network, rule=args.rule, dataset=args.dataset, engine=args.engine,
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, dropout=args.dropout,
+            optimizer=args.optimizer, seed=args.seed, zero_init=args.zero_init,
+            train_subset=args.train_subset, test_subset=args.test_subset, threads=args.threads,
+            data_dir=args.data_dir,
+        )
+        out = args.out or f"runs/{config.network}-{config.rule}-seed{config.seed}"
+        metrics = train(config, out, progress=not args.no_progress)
+        last10 = metrics["last10_test_error"]
+        if last10 is not None:
+            print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
+        return 0
+    if args.command == "data":
+        print(fetch(args.name, args.data_dir, args.source_dir))
+        return 0
+    if args.command == "experiment":
+        from snn_drtp.experiments import run_experiment
+
+        summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads)
+        for label, g in summary["groups"].items():
+            print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
+        return 0
+    if args.command == "demo":
+        from snn_drtp.demo import run_demo
+
+        run_demo(epochs=args.epochs, out=args.out, threads=args.threads, data_dir=args.data_dir)
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

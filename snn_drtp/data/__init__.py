@@ -1,0 +1,10 @@
+"""Data: IDX reading, fetching with checksums, in-memory tensor datasets, synthetic tasks."""
+
+from snn_drtp.data.datasets import DATASET_NAMES, TensorData, load_dataset
+from snn_drtp.data.fetch import ChecksumError, FetchError, fetch
+from snn_drtp.data.idx import IDXFormatError, read_idx
+
+__all__ = [
+    "DATASET_NAMES", "ChecksumError", "FetchError", "IDXFormatError", "TensorData",
+    "fetch", "load_dataset", "read_idx",
+]

@@ -1,0 +1,108 @@
+"""Datasets held as tensors in memory; minibatches are index slices, never per-sample loading."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from snn_drtp.data.fetch import DATASETS as IDX_DATASETS
+from snn_drtp.data.fetch import fetch
+from snn_drtp.data.idx import read_idx
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass
+class TensorData:
+    """One split: inputs ``x`` [N, C, H, W] float32 and targets ``y`` ([N] int64 labels, or
+    [N, C] float32 regression targets)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    n_outputs: int
+    task: Task = "classification"
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"{self.x.shape[0]} inputs but {self.y.shape[0]} targets")
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, n: int | None) -> TensorData:
+        """The first ``n`` examples (all when ``n`` is None)."""
+        if n is None or n >= len(self):
+            return self
+        return TensorData(self.x[:n], self.y[:n], self.n_outputs, self.task)
+
+    def targets(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """The target vectors y* of a batch: one-hot labels, or the regression targets."""
+        y = self.y[index]
+        if self.task == "regression":
+            return y
+        return torch.nn.functional.one_hot(y, self.n_outputs).to(torch.float32)
+
+
+def load_idx_dataset(name: str, cache_dir: str | Path | None = None) -> tuple[TensorData, TensorData]:
+    """MNIST or Fashion-MNIST as (train, test): pixels scaled to [0, 1], shape [N, 1, 28, 28]."""
+    root = fetch(name, cache_dir, quiet=True)
+    splits = []
+    for prefix in ("train", "t10k"):
+        images = read_idx(root / f"{prefix}-images-idx3-ubyte")
+        labels = read_idx(root / f"{prefix}-labels-idx1-ubyte")
+        x = torch.from_numpy(images).to(torch.float32).div_(255.0).unsqueeze(1)
+        splits.append(TensorData(x, torch.from_numpy(labels.astype(np.int64)), 10))
+    return splits[0], splits[1]
+
+
+def synthetic_regression(seed: int = 0, n_train: int = 5000, n_test: int = 1000,
+                         dim: int = 256, n_outputs: int = 10) -> tuple[TensorData, TensorData]:
+    """The paper's regression task: x ~ N(m, 1)^dim with m ~ U(-pi, pi) per example, and
+    targets t_j = cos(mean(x) + pi (j - 4.5) / 9), j = 0..9."""
+    gen = torch.Generator().manual_seed(seed)
+    splits = []
+    for n in (n_train, n_test):
+        means = math.pi * (torch.rand(n, generator=gen) * 2 - 1)
+        x = means[:, None] + torch.randn(n, dim, generator=gen)
+        phase = math.pi * (torch.arange(n_outputs, dtype=torch.float32) - 4.5) / 9
+        t = torch.cos(x.mean(dim=1, keepdim=True) + phase)
+        side = int(math.isqrt(dim))
+        splits.append(TensorData(x.view(n, 1, side, side), t, n_outputs, "regression"))
+    return splits[0], splits[1]
+
+
+def synthetic_classification(seed: int = 0, n_train: int = 25000, n_test: int = 5000,
+                             dim: int = 256) -> tuple[TensorData, TensorData]:
+    """The paper's classification task: sklearn ``make_classification`` with 128 informative
+    features of ``dim``, 10 classes, 5 clusters per class, class_sep 4.5."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=n_train + n_test, n_features=dim, n_informative=128, n_redundant=0,
+        n_repeated=0, n_classes=10, n_clusters_per_class=5, class_sep=4.5, shuffle=True,
+        random_state=seed,
+    )
+    side = int(math.isqrt(dim))
+    xt = torch.as_tensor(x, dtype=torch.float32).view(-1, 1, side, side)
+    yt = torch.as_tensor(y, dtype=torch.int64)
+    return (TensorData(xt[:n_train], yt[:n_train], 10), TensorData(xt[n_train:], yt[n_train:], 10))
+
+
+DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification")
+
+
+def load_dataset(name: str, cache_dir: str | Path | None = None, seed: int = 0
+                 ) -> tuple[TensorData, TensorData]:
+    """Load a dataset by name as (train, test) tensors."""
+    if name in IDX_DATASETS:
+        return load_idx_dataset(name, cache_dir)
+    if name == "synth-regression":
+        return synthetic_regression(seed)
+    if name == "synth-classification":
+        return synthetic_classification(seed)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")

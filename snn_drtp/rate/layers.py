@@ -1,0 +1,174 @@
+"""Rate-coded (ANN) layers that compute their own local updates, with no autograd graph.
+
+Each layer maps its input y_{k-1} to z_k = W_k y_{k-1} + b_k and y_k = f_k(z_k) (a convolution,
+then optional max-pooling, for ``ConvLayer``). Given a modulatory signal delta z_k it writes
+
+    dJ/dW_k = delta z_k^T y_{k-1}        dJ/db_k = sum_n delta z_k
+
+into ``.grad`` so that any torch optimizer applies it, and it can pass a signal to its input,
+delta y_{k-1} = delta z_k M, with M = W_k (BP) or a fixed random matrix of W_k's shape (FA).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snn_drtp.networks import LayerSpec
+
+
+def activate(z: torch.Tensor, name: str) -> torch.Tensor:
+    """y = f(z) for f in {tanh, sigmoid, linear}."""
+    if name == "tanh":
+        return torch.tanh(z)
+    if name == "sigmoid":
+        return torch.sigmoid(z)
+    return z
+
+
+def derivative_from_output(y: torch.Tensor, name: str) -> torch.Tensor:
+    """f'(z) written with y = f(z): tanh 1 - y^2, sigmoid y (1 - y), linear 1."""
+    if name == "tanh":
+        return 1 - y * y
+    if name == "sigmoid":
+        return y * (1 - y)
+    return torch.ones_like(y)
+
+
+@dataclass
+class LayerCache:
+    """What a layer keeps from its forward pass until its update: its (dropped-out) input, the
+    dropout scale mask, pre-activation z, activation y (before pooling) and pooling indices."""
+
+    x: torch.Tensor
+    keep: torch.Tensor | None
+    in_shape: torch.Size
+    z: torch.Tensor
+    y: torch.Tensor
+    pool_indices: torch.Tensor | None = None
+
+
+def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Inverted dropout: x * m / (1 - p), m ~ Bernoulli(1 - p), from ``generator``."""
+    if p <= 0.0 or generator is None:
+        return x, None
+    keep = (torch.rand(x.shape, generator=generator) >= p).to(x.dtype).div_(1.0 - p)
+    return x * keep, keep
+
+
+class DenseLayer(nn.Module):
+    """Fully connected layer; dropout (rate ``p``) acts on its input during training."""
+
+    def __init__(self, n_in: int, spec: LayerSpec, generator: torch.Generator, zero_init: bool = False):
+        super().__init__()
+        self.spec = spec
+        self.activation = spec.activation
+        bound = 1.0 / math.sqrt(n_in)
+        w = torch.zeros(spec.units, n_in) if zero_init else (torch.rand(spec.units, n_in, generator=generator) * 2 - 1) * bound
+        b = torch.zeros(spec.units) if zero_init else (torch.rand(spec.units, generator=generator) * 2 - 1) * bound
+        self.weight = nn.Parameter(w)
+        self.bias = nn.Parameter(b)
+        self.trainable = spec.trainable
+
+    @property
+    def n_signal(self) -> int:
+        """N_k: the number of units that receive a third factor."""
+        return self.spec.units
+
+    def forward_cached(self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, LayerCache]:
+        in_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        x, keep = _dropout(x, p, generator)
+        z = torch.addmm(self.bias, x, self.weight.t())
+        y = activate(z, self.activation)
+        return y, LayerCache(x, keep, in_shape, z, y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(x)[0]
+
+    def signal_at_activation(self, cache: LayerCache, delta_out: torch.Tensor) -> torch.Tensor:
+        """delta y_k from the signal at the layer's output (identity: no pooling)."""
+        return delta_out.reshape(cache.y.shape)
+
+    def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
+        """delta z_k = delta y_k * f'(z_k)."""
+        return delta_y * derivative_from_output(cache.y, self.activation)
+
+    def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
+        """.grad of W_k <- delta z_k^T y_{k-1}; of b_k <- sum over the batch of delta z_k."""
+        self.weight.grad = delta_z.t() @ cache.x
+        self.bias.grad = delta_z.sum(0)
+
+    def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        """delta y_{k-1} = (delta z_k M) * dropout mask, shaped like the layer's input."""
+        delta = delta_z @ matrix
+        if cache.keep is not None:
+            delta = delta * cache.keep
+        return delta.reshape(cache.in_shape)
+
+
+class ConvLayer(nn.Module):
+    """Convolution, activation, then max-pooling; the third factor acts before pooling."""
+
+    def __init__(self, in_shape: tuple[int, ...], spec: LayerSpec, generator: torch.Generator,
+                 zero_init: bool = False):
+        super().__init__()
+        self.spec = spec
+        self.activation = spec.activation
+        c_in, h, w = in_shape
+        fan_in = c_in * spec.kernel * spec.kernel
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (spec.channels, c_in, spec.kernel, spec.kernel)
+        wt = torch.zeros(shape) if zero_init else (torch.rand(shape, generator=generator) * 2 - 1) * bound
+        bt = torch.zeros(spec.channels) if zero_init else (torch.rand(spec.channels, generator=generator) * 2 - 1) * bound
+        self.weight = nn.Parameter(wt)
+        self.bias = nn.Parameter(bt)
+        self.trainable = spec.trainable
+        ho = (h + 2 * spec.padding - spec.kernel) // spec.stride + 1
+        wo = (w + 2 * spec.padding - spec.kernel) // spec.stride + 1
+        self.act_shape = (spec.channels, ho, wo)
+        self.out_shape = (spec.channels, ho // spec.pool, wo // spec.pool)
+
+    @property
+    def n_signal(self) -> int:
+        return math.prod(self.act_shape)
+
+    def forward_cached(self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, LayerCache]:
+        z = F.conv2d(x, self.weight, self.bias, self.spec.stride, self.spec.padding)
+        y = activate(z, self.activation)
+        out, idx = y, None
+        if self.spec.pool > 1:
+            out, idx = F.max_pool2d(y, self.spec.pool, return_indices=True)
+        return out, LayerCache(x, None, x.shape, z, y, idx)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(x)[0]
+
+    def signal_at_activation(self, cache: LayerCache, delta_out: torch.Tensor) -> torch.Tensor:
+        """delta y_k before pooling: each pooled signal goes back to its window's maximum."""
+        if cache.pool_indices is None:
+            return delta_out.reshape(cache.y.shape)
+        pooled = delta_out.reshape(cache.y.shape[0], *self.out_shape)
+        return F.max_unpool2d(pooled, cache.pool_indices, self.spec.pool, output_size=cache.y.shape[-2:])
+
+    def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
+        return delta_y.reshape(cache.y.shape) * derivative_from_output(cache.y, self.activation)
+
+    def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
+        """Correlation of delta z_k with the input: the convolutional form of delta z^T y_{k-1}."""
+        self.weight.grad = torch.nn.grad.conv2d_weight(
+            cache.x, self.weight.shape, delta_z, self.spec.stride, self.spec.padding)
+        self.bias.grad = delta_z.sum((0, 2, 3))
+
+    def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        return torch.nn.grad.conv2d_input(cache.in_shape, matrix, delta_z, self.spec.stride, self.spec.padding)
+
+
+Layer = DenseLayer | ConvLayer
