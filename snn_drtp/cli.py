@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
 from snn_drtp.data.datasets import DATASET_NAMES
-from snn_drtp.data.fetch import DATASETS, fetch
+from snn_drtp.data.download import DATASETS, fetch
 from snn_drtp.rules import RULES
 
 

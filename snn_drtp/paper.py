@@ -8,8 +8,10 @@ mean of the last 10 of 100 epochs). The synthetic tasks' rate (5e-4) is from the
 from __future__ import annotations
 
 LEARNING_RATES: dict[tuple[str, str], dict[str, float]] = {
-    ("mnist", "fc1"): {"bp": 1.5e-4, "fa": 5e-4, "dfa": 1.5e-4, "sdfa": 5e-4, "drtp": 1.5e-4, "shallow": 1.5e-2},
-    ("mnist", "fc2"): {"bp": 5e-4, "fa": 1.5e-4, "dfa": 5e-4, "sdfa": 5e-4, "drtp": 1.5e-4, "shallow": 5e-3},
+    ("mnist", "fc1"): {"bp": 1.5e-4, "fa": 5e-4, "dfa": 1.5e-4, "sdfa": 5e-4, "drtp": 1.5e-4,
+                       "shallow": 1.5e-2},
+    ("mnist", "fc2"): {"bp": 5e-4, "fa": 1.5e-4, "dfa": 5e-4, "sdfa": 5e-4, "drtp": 1.5e-4,
+                       "shallow": 5e-3},
     ("mnist", "conv-random"): {"bp": 5e-5, "fa": 1.5e-4, "dfa": 5e-5, "sdfa": 5e-4, "drtp": 5e-4, "shallow": 5e-3},
     ("mnist", "conv-trained"): {"bp": 5e-4, "fa": 5e-5, "dfa": 5e-5, "sdfa": 1.5e-4, "drtp": 1.5e-4},
     ("cifar10", "fc1"): {"bp": 1.5e-5, "fa": 1.5e-5, "dfa": 1.5e-5, "sdfa": 5e-5, "drtp": 1.5e-4, "shallow": 1.5e-4},

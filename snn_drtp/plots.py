@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def learning_curves(runs: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> None:

@@ -81,7 +81,7 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-class RunFolderMismatch(ValueError):
+class RunFolderMismatchError(ValueError):
     """The run folder holds a run with a different configuration."""
 
 
@@ -94,7 +94,7 @@ def _load_existing(out: Path, config: TrainConfig) -> dict[str, Any] | None:
     if saved.numbers_key() != config.numbers_key():
         diff = {k: (v, config.numbers_key()[k]) for k, v in saved.numbers_key().items()
                 if config.numbers_key()[k] != v}
-        raise RunFolderMismatch(
+        raise RunFolderMismatchError(
             f"{out} holds a run with another configuration (saved vs asked: {diff}); "
             "choose another --out folder or delete this one"
         )
@@ -139,10 +139,9 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
     rule = Rule(config.rule)
     n = len(train_data)
     batches = math.ceil(n / config.batch_size)
-    done_now = 0
-    for epoch in range(len(metrics["epoch"]) + 1, config.epochs + 1):
-        if stop_after is not None and done_now >= stop_after:
-            break
+    first = len(metrics["epoch"]) + 1
+    last = config.epochs if stop_after is None else min(config.epochs, first + stop_after - 1)
+    for epoch in range(first, last + 1):
         net.train()
         order = torch.randperm(n, generator=gen)
         wrong, loss_sum = 0, 0.0
@@ -170,7 +169,6 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         for layer, angle in alignment(net, train_data, rule, config.angle_batch).items():
             metrics["angle_to_bp"].setdefault(layer, []).append(angle)
         summarise(metrics)
-        done_now += 1
         if log:
             err = f"test error {test_error:.2f} %" if test_error is not None else f"test loss {test_loss:.5f}"
             angles = " ".join(f"{k} {v[-1]:.1f} deg" for k, v in metrics["angle_to_bp"].items())

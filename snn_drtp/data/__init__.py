@@ -1,7 +1,7 @@
 """Data: IDX reading, fetching with checksums, in-memory tensor datasets, synthetic tasks."""
 
 from snn_drtp.data.datasets import DATASET_NAMES, TensorData, load_dataset
-from snn_drtp.data.fetch import ChecksumError, FetchError, fetch
+from snn_drtp.data.download import ChecksumError, FetchError, fetch
 from snn_drtp.data.idx import IDXFormatError, read_idx
 
 __all__ = [

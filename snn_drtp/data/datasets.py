@@ -10,8 +10,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from snn_drtp.data.fetch import DATASETS as IDX_DATASETS
-from snn_drtp.data.fetch import fetch
+from snn_drtp.data.download import DATASETS as IDX_DATASETS
+from snn_drtp.data.download import fetch
 from snn_drtp.data.idx import read_idx
 
 Task = Literal["classification", "regression"]
@@ -71,7 +71,7 @@ def synthetic_regression(seed: int = 0, n_train: int = 5000, n_test: int = 1000,
         x = means[:, None] + torch.randn(n, dim, generator=gen)
         phase = math.pi * (torch.arange(n_outputs, dtype=torch.float32) - 4.5) / 9
         t = torch.cos(x.mean(dim=1, keepdim=True) + phase)
-        side = int(math.isqrt(dim))
+        side = math.isqrt(dim)
         splits.append(TensorData(x.view(n, 1, side, side), t, n_outputs, "regression"))
     return splits[0], splits[1]
 
@@ -87,7 +87,7 @@ def synthetic_classification(seed: int = 0, n_train: int = 25000, n_test: int = 
         n_repeated=0, n_classes=10, n_clusters_per_class=5, class_sep=4.5, shuffle=True,
         random_state=seed,
     )
-    side = int(math.isqrt(dim))
+    side = math.isqrt(dim)
     xt = torch.as_tensor(x, dtype=torch.float32).view(-1, 1, side, side)
     yt = torch.as_tensor(y, dtype=torch.int64)
     return (TensorData(xt[:n_train], yt[:n_train], 10), TensorData(xt[n_train:], yt[n_train:], 10))

@@ -52,6 +52,13 @@ class LayerCache:
     pool_indices: torch.Tensor | None = None
 
 
+def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator, zero: bool) -> torch.Tensor:
+    """PyTorch's default Linear/Conv init, uniform in +-1/sqrt(fan_in) (or zeros)."""
+    if zero:
+        return torch.zeros(shape)
+    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+
+
 def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Inverted dropout: x * m / (1 - p), m ~ Bernoulli(1 - p), from ``generator``."""
@@ -69,10 +76,8 @@ class DenseLayer(nn.Module):
         self.spec = spec
         self.activation = spec.activation
         bound = 1.0 / math.sqrt(n_in)
-        w = torch.zeros(spec.units, n_in) if zero_init else (torch.rand(spec.units, n_in, generator=generator) * 2 - 1) * bound
-        b = torch.zeros(spec.units) if zero_init else (torch.rand(spec.units, generator=generator) * 2 - 1) * bound
-        self.weight = nn.Parameter(w)
-        self.bias = nn.Parameter(b)
+        self.weight = nn.Parameter(_uniform((spec.units, n_in), bound, generator, zero_init))
+        self.bias = nn.Parameter(_uniform((spec.units,), bound, generator, zero_init))
         self.trainable = spec.trainable
 
     @property
@@ -125,10 +130,8 @@ class ConvLayer(nn.Module):
         fan_in = c_in * spec.kernel * spec.kernel
         bound = 1.0 / math.sqrt(fan_in)
         shape = (spec.channels, c_in, spec.kernel, spec.kernel)
-        wt = torch.zeros(shape) if zero_init else (torch.rand(shape, generator=generator) * 2 - 1) * bound
-        bt = torch.zeros(spec.channels) if zero_init else (torch.rand(spec.channels, generator=generator) * 2 - 1) * bound
-        self.weight = nn.Parameter(wt)
-        self.bias = nn.Parameter(bt)
+        self.weight = nn.Parameter(_uniform(shape, bound, generator, zero_init))
+        self.bias = nn.Parameter(_uniform((spec.channels,), bound, generator, zero_init))
         self.trainable = spec.trainable
         ho = (h + 2 * spec.padding - spec.kernel) // spec.stride + 1
         wo = (w + 2 * spec.padding - spec.kernel) // spec.stride + 1

@@ -101,7 +101,7 @@ class RateNetwork(nn.Module):
             h, cache = layer.forward_cached(h, p if isinstance(layer, DenseLayer) else 0.0, generator)
             if rule.name == "drtp" and (layer.trainable or keep_signals):
                 m = rule.direct_third_factor(self.feedback(k), y_star)
-                self._apply(k, layer, cache, layer.modulate(cache, m.view_as(cache.y)), write_grads, signals)
+                self._record(k, layer, cache, layer.modulate(cache, m.view_as(cache.y)), write_grads, signals)
             elif rule.update_locked:
                 pending.append((k, cache))
         out_layer = self.layers[-1]
@@ -117,7 +117,7 @@ class RateNetwork(nn.Module):
                 delta_out = above.input_signal(above_cache, delta, matrix)
                 layer = self.layers[k - 1]
                 delta = layer.modulate(cache, layer.signal_at_activation(cache, delta_out))
-                self._apply(k, layer, cache, delta, write_grads, signals)
+                self._record(k, layer, cache, delta, write_grads, signals)
                 above_cache = cache
         else:
             for k, cache in pending:
@@ -125,12 +125,12 @@ class RateNetwork(nn.Module):
                 if not (layer.trainable or keep_signals):
                     continue
                 m = rule.direct_third_factor(self.feedback(k), y_star, y_out)
-                self._apply(k, layer, cache, layer.modulate(cache, m.view_as(cache.y)), write_grads, signals)
+                self._record(k, layer, cache, layer.modulate(cache, m.view_as(cache.y)), write_grads, signals)
         ordered = [signals[k] for k in sorted(signals)] if keep_signals else []
         return StepResult(y_out, output_loss(out_cache, y_star, out_layer.activation), ordered)
 
     @staticmethod
-    def _apply(k: int, layer: Layer, cache: LayerCache, delta_z: torch.Tensor, write_grads: bool,
+    def _record(k: int, layer: Layer, cache: LayerCache, delta_z: torch.Tensor, write_grads: bool,
                signals: dict[int, torch.Tensor]) -> None:
         if write_grads and layer.trainable:
             layer.write_grad(cache, delta_z)

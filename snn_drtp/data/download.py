@@ -190,7 +190,7 @@ def fetch(name: str, cache_dir: str | Path | None = None, source_dir: str | Path
             try:
                 getter = opener()
                 blobs = {f: verify(f, getter(f), spec.md5[f], label) for f in missing}
-            except Exception as exc:  # noqa: BLE001 - every source's failure is reported below
+            except Exception as exc:
                 failures.append(f"  - {label}: {type(exc).__name__}: {exc}")
                 continue
             for fname, data in blobs.items():
