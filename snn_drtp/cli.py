@@ -1,9 +1,9 @@
 """The ``snn-drtp`` command: a thin layer over the Python API.
 
-    snn-drtp train --network fc1-500 --rule drtp --epochs 100 --out runs/drtp
-    snn-drtp data fetch mnist
-    snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
-    snn-drtp demo
+snn-drtp train --network fc1-500 --rule drtp --epochs 100 --out runs/drtp
+snn-drtp data fetch mnist
+snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
+snn-drtp demo
 """
 
 from __future__ import annotations
@@ -76,10 +76,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         from snn_drtp.training import train
 
         config = TrainConfig(
-            network=args.network, rule=args.rule, dataset=args.dataset, engine=args.engine,
-            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, dropout=args.dropout,
-            optimizer=args.optimizer, seed=args.seed, zero_init=args.zero_init,
-            train_subset=args.train_subset, test_subset=args.test_subset, threads=args.threads,
+            network=args.network,
+            rule=args.rule,
+            dataset=args.dataset,
+            engine=args.engine,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            dropout=args.dropout,
+            optimizer=args.optimizer,
+            seed=args.seed,
+            zero_init=args.zero_init,
+            train_subset=args.train_subset,
+            test_subset=args.test_subset,
+            threads=args.threads,
             data_dir=args.data_dir,
         )
         out = args.out or f"runs/{config.network}-{config.rule}-seed{config.seed}"

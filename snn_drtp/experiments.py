@@ -41,8 +41,9 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
     base = TrainConfig.from_dict(spec.get("base", {}))
     grid = spec.get("grid", {})
     keys = list(grid)
-    configs = [replace(base, **dict(zip(keys, values, strict=True)))
-               for values in itertools.product(*(grid[k] for k in keys))]
+    configs = [
+        replace(base, **dict(zip(keys, values, strict=True))) for values in itertools.product(*(grid[k] for k in keys))
+    ]
     return spec, configs
 
 
@@ -70,15 +71,21 @@ def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1) -> dict[st
     return summarise_experiment(folder, spec, configs, results)
 
 
-def summarise_experiment(folder: Path, spec: dict[str, Any], configs: list[TrainConfig],
-                         results: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise_experiment(
+    folder: Path, spec: dict[str, Any], configs: list[TrainConfig], results: list[dict[str, Any]]
+) -> dict[str, Any]:
     groups: dict[str, list[tuple[TrainConfig, dict[str, Any]]]] = {}
     for config, metrics in zip(configs, results, strict=True):
         groups.setdefault(f"{config.network} {config.rule}", []).append((config, metrics))
     summary: dict[str, Any] = {"name": spec.get("name", folder.name), "groups": {}}
-    lines = [f"# {summary['name']}", "", spec.get("description", "").strip(), "",
-             "| network | rule | lr | seeds | last-10 test error (%) | per seed | paper (%) | s/epoch |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {summary['name']}",
+        "",
+        spec.get("description", "").strip(),
+        "",
+        "| network | rule | lr | seeds | last-10 test error (%) | per seed | paper (%) | s/epoch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, members in groups.items():
         network, rule = label.split()
         values = [m["last10_test_error"] for _, m in members]
@@ -88,17 +95,29 @@ def summarise_experiment(folder: Path, spec: dict[str, Any], configs: list[Train
         secs = statistics.median(s for _, m in members for s in m["seconds"])
         lr = members[0][0].validate().lr
         summary["groups"][label] = {
-            "network": network, "rule": rule, "lr": lr, "seeds": [c.seed for c, _ in members],
-            "epochs": [len(m["epoch"]) for _, m in members], "last10_test_error": values,
-            "mean": mean, "std": std, "paper": paper, "median_seconds_per_epoch": secs,
+            "network": network,
+            "rule": rule,
+            "lr": lr,
+            "seeds": [c.seed for c, _ in members],
+            "epochs": [len(m["epoch"]) for _, m in members],
+            "last10_test_error": values,
+            "mean": mean,
+            "std": std,
+            "paper": paper,
+            "median_seconds_per_epoch": secs,
         }
         paper_txt = f"{paper[0]:.2f} +- {paper[1]:.2f}" if paper else "-"
-        lines.append(f"| {network} | {rule} | {lr:g} | {len(values)} | {mean:.2f} +- {std:.2f} | "
-                     f"{', '.join(f'{v:.2f}' for v in values)} | {paper_txt} | {secs:.1f} |")
+        lines.append(
+            f"| {network} | {rule} | {lr:g} | {len(values)} | {mean:.2f} +- {std:.2f} | "
+            f"{', '.join(f'{v:.2f}' for v in values)} | {paper_txt} | {secs:.1f} |"
+        )
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_bytes(folder / "summary.md", ("\n".join(lines) + "\n").encode())
     curves = {f"{c.rule} s{c.seed}": m for c, m in zip(configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])
-    plots.alignment_angles({k: v for k, v in curves.items() if v["angle_to_bp"]},
-                           folder / "angles.png", f"{summary['name']}: alignment with BP")
+    plots.alignment_angles(
+        {k: v for k, v in curves.items() if v["angle_to_bp"]},
+        folder / "angles.png",
+        f"{summary['name']}: alignment with BP",
+    )
     return summary

@@ -52,8 +52,11 @@ class NetworkSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "input_shape": list(self.input_shape), "lr_key": self.lr_key,
-            "layers": [vars(layer) for layer in self.layers], "neuron": dict(self.neuron),
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "lr_key": self.lr_key,
+            "layers": [vars(layer) for layer in self.layers],
+            "neuron": dict(self.neuron),
         }
 
 
@@ -81,8 +84,10 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
     if not layers or layers[-1].kind != "dense":
         raise ValueError(f"{origin}: the last layer must be a dense output layer")
     return NetworkSpec(
-        name=str(data["name"]), input_shape=tuple(int(s) for s in data["input_shape"]),
-        layers=tuple(layers), lr_key=str(data.get("lr_key", "fc1")),
+        name=str(data["name"]),
+        input_shape=tuple(int(s) for s in data["input_shape"]),
+        layers=tuple(layers),
+        lr_key=str(data.get("lr_key", "fc1")),
         neuron=dict(data.get("neuron", {})),
     )
 

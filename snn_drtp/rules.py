@@ -59,8 +59,9 @@ class Rule:
         """Whether hidden layers must wait for the output before they can update."""
         return self.name in ("bp", "fa", "dfa", "sdfa")
 
-    def direct_third_factor(self, B_k: torch.Tensor, y_star: torch.Tensor,
-                            y_out: torch.Tensor | None = None) -> torch.Tensor:
+    def direct_third_factor(
+        self, B_k: torch.Tensor, y_star: torch.Tensor, y_out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """m_k for the direct rules, [N, N_k] from B_k [C, N_k], targets y* and outputs y_K [N, C].
 
         drtp: y* B_k (row c* of B_k, a label-selected vector); dfa: (y_K - y*) B_k;

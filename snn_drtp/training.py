@@ -48,8 +48,10 @@ def evaluate(net: RateNetwork, data: TensorData, batch: int = 1000) -> tuple[flo
         if data.task == "regression":
             loss_sum += float(torch.nn.functional.mse_loss(out, y_star, reduction="sum")) / y_star.shape[1]
         else:
-            loss_sum += float(torch.nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), y_star,
-                                                                       reduction="sum")) / y_star.shape[1]
+            loss_sum += (
+                float(torch.nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), y_star, reduction="sum"))
+                / y_star.shape[1]
+            )
             wrong += int((out.argmax(1) != data.y[idx]).sum())
     error = 100.0 * wrong / len(data) if data.task == "classification" else None
     return error, loss_sum / len(data)
@@ -67,8 +69,15 @@ def alignment(net: RateNetwork, data: TensorData, rule: Rule, n: int) -> dict[st
 
 
 def empty_metrics() -> dict[str, Any]:
-    return {"epoch": [], "train_error": [], "test_error": [], "train_loss": [], "test_loss": [],
-            "seconds": [], "angle_to_bp": {}}
+    return {
+        "epoch": [],
+        "train_error": [],
+        "test_error": [],
+        "train_loss": [],
+        "test_loss": [],
+        "seconds": [],
+        "angle_to_bp": {},
+    }
 
 
 def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +101,7 @@ def _load_existing(out: Path, config: TrainConfig) -> dict[str, Any] | None:
     state = torch.load(ckpt_path, weights_only=False)
     saved = TrainConfig.from_dict(state["config"])
     if saved.numbers_key() != config.numbers_key():
-        diff = {k: (v, config.numbers_key()[k]) for k, v in saved.numbers_key().items()
-                if config.numbers_key()[k] != v}
+        diff = {k: (v, config.numbers_key()[k]) for k, v in saved.numbers_key().items() if config.numbers_key()[k] != v}
         raise RunFolderMismatchError(
             f"{out} holds a run with another configuration (saved vs asked: {diff}); "
             "choose another --out folder or delete this one"
@@ -101,9 +109,13 @@ def _load_existing(out: Path, config: TrainConfig) -> dict[str, Any] | None:
     return state
 
 
-def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True,
-          log: Callable[[str], None] | None = print,
-          stop_after: int | None = None) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Train ``config`` and return its metrics; with ``out_dir`` write and resume a run folder.
 
     ``stop_after`` ends the call after that many new epochs (as an interruption would), leaving
@@ -118,8 +130,10 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
     train_data = train_data.subset(config.train_subset)
     test_data = test_data.subset(config.test_subset)
     if tuple(train_data.x.shape[1:]) != spec.input_shape:
-        raise ValueError(f"network {spec.name} expects inputs {spec.input_shape}, "
-                         f"dataset {config.dataset} gives {tuple(train_data.x.shape[1:])}")
+        raise ValueError(
+            f"network {spec.name} expects inputs {spec.input_shape}, "
+            f"dataset {config.dataset} gives {tuple(train_data.x.shape[1:])}"
+        )
 
     net = RateNetwork(spec, seed=config.seed, zero_init=config.zero_init)
     opt = make_optimizer(config, net)
@@ -145,11 +159,16 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         net.train()
         order = torch.randperm(n, generator=gen)
         wrong, loss_sum = 0, 0.0
-        bar = tqdm(range(batches), desc=f"{config.rule} epoch {epoch}/{config.epochs}",
-                   disable=None if progress else True, leave=False, unit="batch")
+        bar = tqdm(
+            range(batches),
+            desc=f"{config.rule} epoch {epoch}/{config.epochs}",
+            disable=None if progress else True,
+            leave=False,
+            unit="batch",
+        )
         t0 = time.perf_counter()
         for b in bar:
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             y_star = train_data.targets(idx)
             opt.zero_grad(set_to_none=True)
             res = net.step(train_data.x[idx], y_star, rule, config.dropout, gen)
@@ -172,13 +191,21 @@ def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool
         if log:
             err = f"test error {test_error:.2f} %" if test_error is not None else f"test loss {test_loss:.5f}"
             angles = " ".join(f"{k} {v[-1]:.1f} deg" for k, v in metrics["angle_to_bp"].items())
-            log(f"[{config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
-                f"{seconds:.1f} s {angles}".rstrip())
+            log(
+                f"[{config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
+                f"{seconds:.1f} s {angles}".rstrip()
+            )
         if out is not None:
-            atomic_torch_save(out / "checkpoint.pt", {
-                "config": config.to_dict(), "model": net.state_dict(), "optimizer": opt.state_dict(),
-                "generator": gen.get_state(), "metrics": metrics,
-            })
+            atomic_torch_save(
+                out / "checkpoint.pt",
+                {
+                    "config": config.to_dict(),
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "metrics": metrics,
+                },
+            )
             atomic_write_json(out / "metrics.json", metrics)
     if out is not None and metrics["epoch"]:
         label = f"{config.network} {config.rule}"

@@ -60,8 +60,9 @@ def test_shallow_updates_only_the_output_layer():
     x, y_star = batch()
     net.step(x, y_star, Rule("shallow"))
     assert all(layer.weight.grad is None for layer in net.hidden)
-    np.testing.assert_allclose(net.layers[-1].weight.grad.double().numpy(),
-                               closed_form(net, x, y_star, "drtp")[4], rtol=1e-5)
+    np.testing.assert_allclose(
+        net.layers[-1].weight.grad.double().numpy(), closed_form(net, x, y_star, "drtp")[4], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("network", ["dense", "conv"])
@@ -71,10 +72,18 @@ def test_bp_rule_equals_autograd(network, dropout):
         spec = tiny_spec()
         x, y_star = batch()
     else:
-        spec = parse_spec({"name": "tiny-conv", "input_shape": [2, 8, 8], "layers": [
-            {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1, "pool": 2},
-            {"kind": "conv", "channels": 4, "kernel": 3, "padding": 1, "pool": 2},
-            {"kind": "dense", "units": 5}, {"kind": "dense", "units": 3, "activation": "sigmoid"}]})
+        spec = parse_spec(
+            {
+                "name": "tiny-conv",
+                "input_shape": [2, 8, 8],
+                "layers": [
+                    {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1, "pool": 2},
+                    {"kind": "conv", "channels": 4, "kernel": 3, "padding": 1, "pool": 2},
+                    {"kind": "dense", "units": 5},
+                    {"kind": "dense", "units": 3, "activation": "sigmoid"},
+                ],
+            }
+        )
         x = torch.rand(4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
         y_star = torch.eye(3)[[0, 2, 1, 1]]
     net = RateNetwork(spec, seed=2)

@@ -7,8 +7,18 @@ from snn_drtp.cli import main
 from snn_drtp.config import TrainConfig
 from snn_drtp.training import RunFolderMismatchError, train
 
-SMALL = TrainConfig(network="synth-classification", dataset="synth-classification", rule="drtp",
-                    epochs=3, batch_size=50, dropout=0.1, train_subset=1000, test_subset=500, angle_batch=100, lr=2e-3)
+SMALL = TrainConfig(
+    network="synth-classification",
+    dataset="synth-classification",
+    rule="drtp",
+    epochs=3,
+    batch_size=50,
+    dropout=0.1,
+    train_subset=1000,
+    test_subset=500,
+    angle_batch=100,
+    lr=2e-3,
+)
 
 
 def test_resume_after_interruption_gives_the_same_numbers(tmp_path):
@@ -26,7 +36,8 @@ def test_resume_after_interruption_gives_the_same_numbers(tmp_path):
     saved = json.loads((tmp_path / "part" / "metrics.json").read_text())
     assert saved["test_error"] == whole["test_error"]
     assert {"config.json", "metrics.json", "checkpoint.pt", "learning_curves.png", "angles.png"} <= {
-        p.name for p in (tmp_path / "part").iterdir()}
+        p.name for p in (tmp_path / "part").iterdir()
+    }
 
 
 def test_same_seed_same_numbers_and_learning_happens(tmp_path):
@@ -43,10 +54,15 @@ def test_run_folder_with_other_config_is_refused(tmp_path):
         train(other, tmp_path / "run", progress=False, log=None)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"rule": "hebb"}, "rule 'hebb'"), ({"dropout": 1.0}, "dropout must be"),
-    ({"epochs": 0}, "epochs must be"), ({"dataset": "imagenet"}, "dataset 'imagenet'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"rule": "hebb"}, "rule 'hebb'"),
+        ({"dropout": 1.0}, "dropout must be"),
+        ({"epochs": 0}, "epochs must be"),
+        ({"dataset": "imagenet"}, "dataset 'imagenet'"),
+    ],
+)
 def test_bad_config_is_named(bad, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{**SMALL.to_dict(), **bad}).validate()
@@ -61,9 +77,27 @@ def test_learning_rate_defaults_to_table_3():
 
 
 def test_cli_train_and_clear_errors(tmp_path, capsys):
-    code = main(["train", "--network", "synth-regression", "--dataset", "synth-regression",
-                 "--rule", "dfa", "--epochs", "2", "--train-subset", "300", "--test-subset", "100",
-                 "--zero-init", "--no-progress", "--out", str(tmp_path / "reg")])
+    code = main(
+        [
+            "train",
+            "--network",
+            "synth-regression",
+            "--dataset",
+            "synth-regression",
+            "--rule",
+            "dfa",
+            "--epochs",
+            "2",
+            "--train-subset",
+            "300",
+            "--test-subset",
+            "100",
+            "--zero-init",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "reg"),
+        ]
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "reg" / "metrics.json").read_text())
     assert metrics["test_loss"][1] < metrics["test_loss"][0]

@@ -5,6 +5,12 @@ from snn_drtp.data.download import ChecksumError, FetchError, fetch
 from snn_drtp.data.idx import IDXFormatError, read_idx
 
 __all__ = [
-    "DATASET_NAMES", "ChecksumError", "FetchError", "IDXFormatError", "TensorData",
-    "fetch", "load_dataset", "read_idx",
+    "DATASET_NAMES",
+    "ChecksumError",
+    "FetchError",
+    "IDXFormatError",
+    "TensorData",
+    "fetch",
+    "load_dataset",
+    "read_idx",
 ]

@@ -60,8 +60,9 @@ def load_idx_dataset(name: str, cache_dir: str | Path | None = None) -> tuple[Te
     return splits[0], splits[1]
 
 
-def synthetic_regression(seed: int = 0, n_train: int = 5000, n_test: int = 1000,
-                         dim: int = 256, n_outputs: int = 10) -> tuple[TensorData, TensorData]:
+def synthetic_regression(
+    seed: int = 0, n_train: int = 5000, n_test: int = 1000, dim: int = 256, n_outputs: int = 10
+) -> tuple[TensorData, TensorData]:
     """The paper's regression task: x ~ N(m, 1)^dim with m ~ U(-pi, pi) per example, and
     targets t_j = cos(mean(x) + pi (j - 4.5) / 9), j = 0..9."""
     gen = torch.Generator().manual_seed(seed)
@@ -76,15 +77,23 @@ def synthetic_regression(seed: int = 0, n_train: int = 5000, n_test: int = 1000,
     return splits[0], splits[1]
 
 
-def synthetic_classification(seed: int = 0, n_train: int = 25000, n_test: int = 5000,
-                             dim: int = 256) -> tuple[TensorData, TensorData]:
+def synthetic_classification(
+    seed: int = 0, n_train: int = 25000, n_test: int = 5000, dim: int = 256
+) -> tuple[TensorData, TensorData]:
     """The paper's classification task: sklearn ``make_classification`` with 128 informative
     features of ``dim``, 10 classes, 5 clusters per class, class_sep 4.5."""
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=n_train + n_test, n_features=dim, n_informative=128, n_redundant=0,
-        n_repeated=0, n_classes=10, n_clusters_per_class=5, class_sep=4.5, shuffle=True,
+        n_samples=n_train + n_test,
+        n_features=dim,
+        n_informative=128,
+        n_redundant=0,
+        n_repeated=0,
+        n_classes=10,
+        n_clusters_per_class=5,
+        class_sep=4.5,
+        shuffle=True,
         random_state=seed,
     )
     side = math.isqrt(dim)
@@ -96,8 +105,7 @@ def synthetic_classification(seed: int = 0, n_train: int = 25000, n_test: int = 
 DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification")
 
 
-def load_dataset(name: str, cache_dir: str | Path | None = None, seed: int = 0
-                 ) -> tuple[TensorData, TensorData]:
+def load_dataset(name: str, cache_dir: str | Path | None = None, seed: int = 0) -> tuple[TensorData, TensorData]:
     """Load a dataset by name as (train, test) tensors."""
     if name in IDX_DATASETS:
         return load_idx_dataset(name, cache_dir)

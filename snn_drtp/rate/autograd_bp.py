@@ -9,8 +9,13 @@ import torch.nn.functional as F
 from snn_drtp.rate.network import RateNetwork
 
 
-def autograd_step(net: RateNetwork, x: torch.Tensor, y_star: torch.Tensor, dropout: float = 0.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def autograd_step(
+    net: RateNetwork,
+    x: torch.Tensor,
+    y_star: torch.Tensor,
+    dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Forward with a graph, J = BCE(sigmoid(z_K), y*) (or MSE for a linear output), J.backward();
     returns y_K. Gradients land in ``.grad`` of every trainable parameter."""
     p = dropout if generator is not None else 0.0

@@ -59,8 +59,7 @@ def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator, z
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
 
 
-def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Inverted dropout: x * m / (1 - p), m ~ Bernoulli(1 - p), from ``generator``."""
     if p <= 0.0 or generator is None:
         return x, None
@@ -85,8 +84,9 @@ class DenseLayer(nn.Module):
         """N_k: the number of units that receive a third factor."""
         return self.spec.units
 
-    def forward_cached(self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
-                       ) -> tuple[torch.Tensor, LayerCache]:
+    def forward_cached(
+        self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, LayerCache]:
         in_shape = x.shape
         x = x.reshape(x.shape[0], -1)
         x, keep = _dropout(x, p, generator)
@@ -121,8 +121,7 @@ class DenseLayer(nn.Module):
 class ConvLayer(nn.Module):
     """Convolution, activation, then max-pooling; the third factor acts before pooling."""
 
-    def __init__(self, in_shape: tuple[int, ...], spec: LayerSpec, generator: torch.Generator,
-                 zero_init: bool = False):
+    def __init__(self, in_shape: tuple[int, ...], spec: LayerSpec, generator: torch.Generator, zero_init: bool = False):
         super().__init__()
         self.spec = spec
         self.activation = spec.activation
@@ -142,8 +141,9 @@ class ConvLayer(nn.Module):
     def n_signal(self) -> int:
         return math.prod(self.act_shape)
 
-    def forward_cached(self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
-                       ) -> tuple[torch.Tensor, LayerCache]:
+    def forward_cached(
+        self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, LayerCache]:
         z = F.conv2d(x, self.weight, self.bias, self.spec.stride, self.spec.padding)
         y = activate(z, self.activation)
         out, idx = y, None
@@ -167,7 +167,8 @@ class ConvLayer(nn.Module):
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """Correlation of delta z_k with the input: the convolutional form of delta z^T y_{k-1}."""
         self.weight.grad = torch.nn.grad.conv2d_weight(
-            cache.x, self.weight.shape, delta_z, self.spec.stride, self.spec.padding)
+            cache.x, self.weight.shape, delta_z, self.spec.stride, self.spec.padding
+        )
         self.bias.grad = delta_z.sum((0, 2, 3))
 
     def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

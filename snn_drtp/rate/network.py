@@ -84,9 +84,16 @@ class RateNetwork(nn.Module):
         return x
 
     @torch.no_grad()
-    def step(self, x: torch.Tensor, y_star: torch.Tensor, rule: Rule, dropout: float = 0.0,
-             generator: torch.Generator | None = None, write_grads: bool = True,
-             keep_signals: bool = False) -> StepResult:
+    def step(
+        self,
+        x: torch.Tensor,
+        y_star: torch.Tensor,
+        rule: Rule,
+        dropout: float = 0.0,
+        generator: torch.Generator | None = None,
+        write_grads: bool = True,
+        keep_signals: bool = False,
+    ) -> StepResult:
         """Forward pass and the rule's local updates written into ``.grad``.
 
         Under DRTP (and shallow learning) each hidden layer's update is computed as soon as its
@@ -130,8 +137,14 @@ class RateNetwork(nn.Module):
         return StepResult(y_out, output_loss(out_cache, y_star, out_layer.activation), ordered)
 
     @staticmethod
-    def _record(k: int, layer: Layer, cache: LayerCache, delta_z: torch.Tensor, write_grads: bool,
-               signals: dict[int, torch.Tensor]) -> None:
+    def _record(
+        k: int,
+        layer: Layer,
+        cache: LayerCache,
+        delta_z: torch.Tensor,
+        write_grads: bool,
+        signals: dict[int, torch.Tensor],
+    ) -> None:
         if write_grads and layer.trainable:
             layer.write_grad(cache, delta_z)
         signals[k] = delta_z
