@@ -34,7 +34,7 @@ def make_optimizer(config: TrainConfig, net: torch.nn.Module) -> torch.optim.Opt
     params = [p for layer in net.layers if layer.trainable for p in (layer.weight, layer.bias)]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr)
-    return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr, fused=True)
 
 
 @torch.no_grad()
@@ -170,7 +170,6 @@ def train(
         for b in bar:
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             y_star = train_data.targets(idx)
-            opt.zero_grad(set_to_none=True)
             res = net.step(train_data.x[idx], y_star, rule, config.dropout, gen)
             opt.step()
             loss_sum += res.loss * len(idx)

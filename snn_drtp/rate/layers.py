@@ -106,9 +106,13 @@ class DenseLayer(nn.Module):
         return delta_y * derivative_from_output(cache.y, self.activation)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
-        """.grad of W_k <- delta z_k^T y_{k-1}; of b_k <- sum over the batch of delta z_k."""
-        self.weight.grad = delta_z.t() @ cache.x
-        self.bias.grad = delta_z.sum(0)
+        """.grad of W_k <- delta z_k^T y_{k-1}; of b_k <- sum over the batch of delta z_k
+        (overwrites, reusing the gradient buffers)."""
+        if self.weight.grad is None:
+            self.weight.grad = torch.empty_like(self.weight)
+            self.bias.grad = torch.empty_like(self.bias)
+        torch.mm(delta_z.t(), cache.x, out=self.weight.grad)
+        torch.sum(delta_z, 0, out=self.bias.grad)
 
     def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         """delta y_{k-1} = (delta z_k M) * dropout mask, shaped like the layer's input."""

@@ -94,7 +94,8 @@ class RateNetwork(nn.Module):
         write_grads: bool = True,
         keep_signals: bool = False,
     ) -> StepResult:
-        """Forward pass and the rule's local updates written into ``.grad``.
+        """Forward pass and the rule's local updates written into ``.grad`` (overwriting it, so
+        no ``zero_grad`` is needed; hidden layers of shallow learning keep ``.grad`` None).
 
         Under DRTP (and shallow learning) each hidden layer's update is computed as soon as its
         output exists and its cache is dropped: nothing waits for the output layer. Rules that
