@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="the main job: DRTP next to BP and shallow learning on MNIST")
     demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--threads", type=int, default=None)
+    demo.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids stalls on a shared machine)")
     demo.add_argument("--data-dir", default=None)
 
     args = parser.parse_args(argv)

@@ -90,6 +90,33 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def train_epoch(
+    net: RateNetwork,
+    opt: torch.optim.Optimizer,
+    data: TensorData,
+    rule: Rule,
+    config: TrainConfig,
+    gen: torch.Generator,
+    desc: str = "",
+    progress: bool = False,
+) -> tuple[int, float]:
+    """One pass over ``data`` in a random order drawn from ``gen``: for each minibatch, the rule's
+    local step then the optimizer's. Returns (misclassified examples, summed loss)."""
+    net.train()
+    order = torch.randperm(len(data), generator=gen)
+    wrong, loss_sum = 0, 0.0
+    batches = math.ceil(len(data) / config.batch_size)
+    bar = tqdm(range(batches), desc=desc, disable=None if progress else True, leave=False, unit="batch")
+    for b in bar:
+        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+        res = net.step(data.x[idx], data.targets(idx), rule, config.dropout, gen)
+        opt.step()
+        loss_sum += res.loss * len(idx)
+        if data.task == "classification":
+            wrong += int((res.output.argmax(1) != data.y[idx]).sum())
+    return wrong, loss_sum
+
+
 class RunFolderMismatchError(ValueError):
     """The run folder holds a run with a different configuration."""
 
@@ -152,29 +179,20 @@ def train(
 
     rule = Rule(config.rule)
     n = len(train_data)
-    batches = math.ceil(n / config.batch_size)
     first = len(metrics["epoch"]) + 1
     last = config.epochs if stop_after is None else min(config.epochs, first + stop_after - 1)
     for epoch in range(first, last + 1):
-        net.train()
-        order = torch.randperm(n, generator=gen)
-        wrong, loss_sum = 0, 0.0
-        bar = tqdm(
-            range(batches),
-            desc=f"{config.rule} epoch {epoch}/{config.epochs}",
-            disable=None if progress else True,
-            leave=False,
-            unit="batch",
-        )
         t0 = time.perf_counter()
-        for b in bar:
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            y_star = train_data.targets(idx)
-            res = net.step(train_data.x[idx], y_star, rule, config.dropout, gen)
-            opt.step()
-            loss_sum += res.loss * len(idx)
-            if train_data.task == "classification":
-                wrong += int((res.output.argmax(1) != train_data.y[idx]).sum())
+        wrong, loss_sum = train_epoch(
+            net,
+            opt,
+            train_data,
+            rule,
+            config,
+            gen,
+            desc=f"{config.rule} epoch {epoch}/{config.epochs}",
+            progress=progress,
+        )
         seconds = time.perf_counter() - t0
         net.eval()
         test_error, test_loss = evaluate(net, test_data)

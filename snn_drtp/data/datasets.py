@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +26,7 @@ class TensorData:
     y: torch.Tensor
     n_outputs: int
     task: Task = "classification"
+    _one_hot: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
@@ -42,10 +43,11 @@ class TensorData:
 
     def targets(self, index: torch.Tensor | slice) -> torch.Tensor:
         """The target vectors y* of a batch: one-hot labels, or the regression targets."""
-        y = self.y[index]
         if self.task == "regression":
-            return y
-        return torch.nn.functional.one_hot(y, self.n_outputs).to(torch.float32)
+            return self.y[index]
+        if self._one_hot is None:
+            self._one_hot = torch.nn.functional.one_hot(self.y, self.n_outputs).to(torch.float32)
+        return self._one_hot[index]
 
 
 def load_idx_dataset(name: str, cache_dir: str | Path | None = None) -> tuple[TensorData, TensorData]:

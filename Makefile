@@ -1,0 +1,26 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench
+
+# torch==2.13.0 first: it is the CPU build on this machine kind's disk; a free choice would pull CUDA.
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/snn-drtp demo
+
+test: setup
+	$(BIN)/ruff check snn_drtp tests benchmarks
+	$(BIN)/ruff format --check snn_drtp tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/rate_epoch.py --threads 1 --repeats 5
