@@ -16,6 +16,10 @@ from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
 from snn_drtp.rules import RULES
+from snn_drtp.spiking.encoders import ENCODERS
+from snn_drtp.spiking.surrogate import SURROGATES
+
+NEURON_FLAGS = {"dt": float, "tau_mem": float, "tau_syn": float, "threshold": float, "reset": str, "refractory": int}
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +40,16 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--data-dir", default=None, help="dataset cache (default $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
-    p.add_argument("--out", default=None, help="run folder (default runs/NETWORK-RULE-seedSEED)")
+    p.add_argument("--out", default=None, help="run folder (default runs/ENGINE-NETWORK-RULE-seedSEED)")
+    g = p.add_argument_group("spiking engine")
+    g.add_argument("--steps", "-T", type=int, default=d.steps, help="time steps per presentation")
+    g.add_argument("--encoder", choices=ENCODERS, default=d.encoder)
+    g.add_argument("--surrogate", choices=sorted(SURROGATES), default=d.surrogate)
+    g.add_argument("--slope", type=float, default=d.slope, help="surrogate slope k")
+    g.add_argument("--tau-pre", type=float, default=d.tau_pre, help="pre-synaptic trace time constant (s); 0 = spikes")
+    g.add_argument("--time-chunk", type=int, default=d.time_chunk, help="steps simulated at once (0 = all T)")
+    for name, kind in NEURON_FLAGS.items():
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help="overrides the spec's [neuron]")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
 
 
@@ -89,10 +102,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             zero_init=args.zero_init,
             train_subset=args.train_subset,
             test_subset=args.test_subset,
+            steps=args.steps,
+            encoder=args.encoder,
+            surrogate=args.surrogate,
+            slope=args.slope,
+            tau_pre=args.tau_pre,
+            time_chunk=args.time_chunk,
+            neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
             threads=args.threads,
             data_dir=args.data_dir,
         )
-        out = args.out or f"runs/{config.network}-{config.rule}-seed{config.seed}"
+        out = args.out or f"runs/{config.engine}-{config.network}-{config.rule}-seed{config.seed}"
         metrics = train(config, out, progress=not args.no_progress)
         last10 = metrics["last10_test_error"]
         if last10 is not None:

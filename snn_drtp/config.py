@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from snn_drtp.data.datasets import DATASET_NAMES
@@ -10,7 +10,9 @@ from snn_drtp.networks import load_spec
 from snn_drtp.paper import paper_learning_rate
 from snn_drtp.rules import RULES
 
-ENGINES = ("rate",)
+ENGINES = ("rate", "spiking")
+SPIKING_RULES = ("drtp", "dfa", "sdfa", "shallow", "bp")
+SPIKING_DEFAULT_LR = 5e-4
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -18,7 +20,11 @@ OPTIMIZERS = ("adam", "sgd")
 class TrainConfig:
     """Everything that determines a training run's numbers (``threads`` and ``data_dir`` do not).
 
-    ``lr=None`` takes the paper's Table 3 rate for (dataset, network, rule).
+    ``lr=None`` takes the paper's Table 3 rate for (dataset, network, rule) in the rate engine and
+    ``SPIKING_DEFAULT_LR`` in the spiking one. The spiking fields (``steps`` = T, ``encoder``,
+    ``surrogate``, ``slope``, ``tau_pre``, ``time_chunk``) and ``neuron`` (overrides of the network
+    spec's ``[neuron]`` table) matter only to the spiking engine, where rule ``bp`` means
+    surrogate-gradient BPTT.
     """
 
     network: str = "fc1-500"
@@ -35,6 +41,13 @@ class TrainConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     angle_batch: int = 1000
+    steps: int = 25
+    encoder: str = "rate"
+    surrogate: str = "fast_sigmoid"
+    slope: float = 4.0
+    tau_pre: float = 0.0
+    time_chunk: int = 0
+    neuron: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     data_dir: str | None = None
 
@@ -50,12 +63,19 @@ class TrainConfig:
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.lr is None or self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
+            (
+                self.engine != "spiking" or self.rule in SPIKING_RULES,
+                f"rule {self.rule!r} is not available in the spiking engine; choose one of {', '.join(SPIKING_RULES)}",
+            ),
+            (self.steps >= 1, f"steps (T) must be >= 1, got {self.steps}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         if self.lr is not None:
             return self
+        if self.engine == "spiking":
+            return replace(self, lr=SPIKING_DEFAULT_LR)
         spec = load_spec(self.network)
         return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, self.rule))
 

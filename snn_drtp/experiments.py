@@ -48,7 +48,16 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
 
 
 def run_name(config: TrainConfig) -> str:
-    return f"{config.network}-{config.rule}-seed{config.seed}"
+    """runs/NETWORK-RULE-seedS (rate engine) or runs/spiking-NETWORK-RULE-T<steps>-seedS."""
+    if config.engine == "rate":
+        return f"{config.network}-{config.rule}-seed{config.seed}"
+    return f"{config.engine}-{config.network}-{config.rule}-T{config.steps}-seed{config.seed}"
+
+
+def group_label(config: TrainConfig) -> str:
+    """Runs that differ only in their seed share a label."""
+    engine = config.engine if config.engine == "rate" else f"{config.engine} T={config.steps}"
+    return f"{engine} {config.network} {config.rule}"
 
 
 def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def summarise_experiment(
 ) -> dict[str, Any]:
     groups: dict[str, list[tuple[TrainConfig, dict[str, Any]]]] = {}
     for config, metrics in zip(configs, results, strict=True):
-        groups.setdefault(f"{config.network} {config.rule}", []).append((config, metrics))
+        groups.setdefault(group_label(config), []).append((config, metrics))
     summary: dict[str, Any] = {"name": spec.get("name", folder.name), "groups": {}}
     lines = [
         f"# {summary['name']}",
@@ -87,33 +96,42 @@ def summarise_experiment(
         "|---|---|---|---|---|---|---|---|",
     ]
     for label, members in groups.items():
-        network, rule = label.split()
+        first = members[0][0]
         values = [m["last10_test_error"] for _, m in members]
+        finals = [m["final_test_error"] for _, m in members]
         mean = statistics.fmean(values)
         std = statistics.stdev(values) if len(values) > 1 else 0.0
-        paper = MNIST_RESULTS.get(network, {}).get(rule) if members[0][0].dataset == "mnist" else None
+        paper = None
+        if first.engine == "rate" and first.dataset == "mnist":
+            paper = MNIST_RESULTS.get(first.network, {}).get(first.rule)
         secs = statistics.median(s for _, m in members for s in m["seconds"])
-        lr = members[0][0].validate().lr
+        lr = first.validate().lr
         summary["groups"][label] = {
-            "network": network,
-            "rule": rule,
+            "engine": first.engine,
+            "network": first.network,
+            "rule": first.rule,
+            "steps": first.steps if first.engine == "spiking" else None,
             "lr": lr,
             "seeds": [c.seed for c, _ in members],
             "epochs": [len(m["epoch"]) for _, m in members],
             "last10_test_error": values,
+            "final_test_error": finals,
             "mean": mean,
             "std": std,
+            "final_mean": statistics.fmean(finals),
             "paper": paper,
             "median_seconds_per_epoch": secs,
         }
         paper_txt = f"{paper[0]:.2f} +- {paper[1]:.2f}" if paper else "-"
+        engine = first.engine if first.engine == "rate" else f"spiking T={first.steps}"
         lines.append(
-            f"| {network} | {rule} | {lr:g} | {len(values)} | {mean:.2f} +- {std:.2f} | "
-            f"{', '.join(f'{v:.2f}' for v in values)} | {paper_txt} | {secs:.1f} |"
+            f"| {engine} | {first.network} | {first.rule} | {lr:g} | {len(values)} | {len(members[0][1]['epoch'])} | "
+            f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
+            f"{paper_txt} | {secs:.1f} |"
         )
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_bytes(folder / "summary.md", ("\n".join(lines) + "\n").encode())
-    curves = {f"{c.rule} s{c.seed}": m for c, m in zip(configs, results, strict=True)}
+    curves = {f"{group_label(c)} s{c.seed}": m for c, m in zip(configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])
     plots.alignment_angles(
         {k: v for k, v in curves.items() if v["angle_to_bp"]},

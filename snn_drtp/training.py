@@ -20,12 +20,14 @@ import torch
 from tqdm import tqdm
 
 from snn_drtp import plots
+from snn_drtp.build import build_network
 from snn_drtp.config import TrainConfig
 from snn_drtp.data.datasets import TensorData, load_dataset
 from snn_drtp.io import atomic_torch_save, atomic_write_json
 from snn_drtp.networks import load_spec
 from snn_drtp.rate.network import RateNetwork
 from snn_drtp.rules import Rule, angle_degrees
+from snn_drtp.spiking.network import SpikingNetwork
 
 LAST_N = 10
 
@@ -43,7 +45,7 @@ def evaluate(net: RateNetwork, data: TensorData, batch: int = 1000) -> tuple[flo
     wrong, loss_sum = 0, 0.0
     for start in range(0, len(data), batch):
         idx = slice(start, start + batch)
-        out = net(data.x[idx])
+        out, predicted = net.predict(data.x[idx])
         y_star = data.targets(idx)
         if data.task == "regression":
             loss_sum += float(torch.nn.functional.mse_loss(out, y_star, reduction="sum")) / y_star.shape[1]
@@ -52,20 +54,28 @@ def evaluate(net: RateNetwork, data: TensorData, batch: int = 1000) -> tuple[flo
                 float(torch.nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), y_star, reduction="sum"))
                 / y_star.shape[1]
             )
-            wrong += int((out.argmax(1) != data.y[idx]).sum())
+            wrong += int((predicted != data.y[idx]).sum())
     error = 100.0 * wrong / len(data) if data.task == "classification" else None
     return error, loss_sum / len(data)
 
 
 def alignment(net: RateNetwork, data: TensorData, rule: Rule, n: int) -> dict[str, float]:
-    """Per hidden layer, the angle between ``rule``'s delta z_k and BP's on the first ``n``
-    training examples, same weights (no dropout)."""
+    """Per hidden layer, the angle between ``rule``'s learning signal and the exact gradient's on
+    the first ``n`` training examples, same weights, no dropout. Rate engine: delta z_k against
+    BP's; spiking engine: the summed update dJ/dW_k against surrogate-gradient BPTT's, summed over
+    sub-batches of 100 examples (and the same input spikes for both)."""
     if rule.name in ("bp", "shallow") or n <= 0:
         return {}
-    x, y_star = data.x[:n], data.targets(slice(0, n))
-    ours = net.modulatory_signals(x, y_star, rule)
-    bp = net.modulatory_signals(x, y_star, Rule("bp"))
-    return {f"layer{k}": angle_degrees(a, b) for k, (a, b) in enumerate(zip(ours, bp, strict=True), start=1)}
+    exact, sub = Rule("bp"), (100 if isinstance(net, SpikingNetwork) else n)
+    ours: list[torch.Tensor] = []
+    reference: list[torch.Tensor] = []
+    for start in range(0, min(n, len(data)), sub):
+        idx = slice(start, min(start + sub, n))
+        x, y_star = data.x[idx], data.targets(idx)
+        a, b = net.modulatory_signals(x, y_star, rule), net.modulatory_signals(x, y_star, exact)
+        ours = a if not ours else [u + v for u, v in zip(ours, a, strict=True)]
+        reference = b if not reference else [u + v for u, v in zip(reference, b, strict=True)]
+    return {f"layer{k}": angle_degrees(a, b) for k, (a, b) in enumerate(zip(ours, reference, strict=True), start=1)}
 
 
 def empty_metrics() -> dict[str, Any]:
@@ -113,7 +123,7 @@ def train_epoch(
         opt.step()
         loss_sum += res.loss * len(idx)
         if data.task == "classification":
-            wrong += int((res.output.argmax(1) != data.y[idx]).sum())
+            wrong += int((res.prediction != data.y[idx]).sum())
     return wrong, loss_sum
 
 
@@ -162,7 +172,7 @@ def train(
             f"dataset {config.dataset} gives {tuple(train_data.x.shape[1:])}"
         )
 
-    net = RateNetwork(spec, seed=config.seed, zero_init=config.zero_init)
+    net = build_network(config, spec)
     opt = make_optimizer(config, net)
     gen = torch.Generator().manual_seed(config.seed + 3)
     metrics = empty_metrics()

@@ -16,12 +16,13 @@ from snn_drtp.rules import Rule, feedback_matrices, kaiming_uniform
 
 @dataclass
 class StepResult:
-    """One training step: the output y_K, the loss J, and (if asked) each hidden layer's
-    modulatory signal delta z_k."""
+    """One training step: the output y_K, the loss J, each hidden layer's learning signal (if
+    asked: delta z_k in the rate engine, dJ/dW_k in the spiking one) and the predicted classes."""
 
     output: torch.Tensor
     loss: float
     signals: list[torch.Tensor]
+    prediction: torch.Tensor
 
 
 def output_delta(y_out: torch.Tensor, y_star: torch.Tensor, activation: str) -> torch.Tensor:
@@ -84,6 +85,12 @@ class RateNetwork(nn.Module):
         return x
 
     @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y_K, predicted class) for a batch, no dropout."""
+        y = self(x)
+        return y, y.argmax(1)
+
+    @torch.no_grad()
     def step(
         self,
         x: torch.Tensor,
@@ -135,7 +142,8 @@ class RateNetwork(nn.Module):
                 m = rule.direct_third_factor(self.feedback(k), y_star, y_out)
                 self._record(k, layer, cache, layer.modulate(cache, m.view_as(cache.y)), write_grads, signals)
         ordered = [signals[k] for k in sorted(signals)] if keep_signals else []
-        return StepResult(y_out, output_loss(out_cache, y_star, out_layer.activation), ordered)
+        loss = output_loss(out_cache, y_star, out_layer.activation)
+        return StepResult(y_out, loss, ordered, y_out.argmax(1))
 
     @staticmethod
     def _record(
