@@ -18,6 +18,7 @@ def spiking_options(config: TrainConfig, spec: NetworkSpec) -> SpikingOptions:
         slope=config.slope,
         tau_pre=config.tau_pre,
         time_chunk=config.time_chunk,
+        event_driven=config.event_driven,
         neuron=LIFParams.from_dict({**spec.neuron, **config.neuron}),
     )
 

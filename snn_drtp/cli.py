@@ -48,6 +48,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--slope", type=float, default=d.slope, help="surrogate slope k")
     g.add_argument("--tau-pre", type=float, default=d.tau_pre, help="pre-synaptic trace time constant (s); 0 = spikes")
     g.add_argument("--time-chunk", type=int, default=d.time_chunk, help="steps simulated at once (0 = all T)")
+    g.add_argument("--dense", action="store_true", help="dense products instead of event-driven ones")
     for name, kind in NEURON_FLAGS.items():
         g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help="overrides the spec's [neuron]")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
@@ -108,6 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             slope=args.slope,
             tau_pre=args.tau_pre,
             time_chunk=args.time_chunk,
+            event_driven=not args.dense,
             neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
             threads=args.threads,
             data_dir=args.data_dir,

@@ -47,6 +47,7 @@ class TrainConfig:
     slope: float = 4.0
     tau_pre: float = 0.0
     time_chunk: int = 0
+    event_driven: bool = True
     neuron: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     data_dir: str | None = None

@@ -35,10 +35,12 @@ from snn_drtp.networks import NetworkSpec
 from snn_drtp.rate.network import RateNetwork, StepResult
 from snn_drtp.rules import Rule
 from snn_drtp.spiking.encoders import encode
+from snn_drtp.spiking.events import spike_matmul, spike_outer_sum
 from snn_drtp.spiking.neuron import LIFParams, LIFState, lif_scan
 from snn_drtp.spiking.surrogate import get_surrogate
 
 EVAL_SEED = 12345
+EVENT_DENSITY = 0.2
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class SpikingOptions:
     slope: float = 4.0
     tau_pre: float = 0.0
     time_chunk: int = 0
+    event_driven: bool = True
     neuron: LIFParams = field(default_factory=LIFParams)
 
     def __post_init__(self) -> None:
@@ -97,12 +100,25 @@ class SpikingNetwork(RateNetwork):
         self.options = options or SpikingOptions()
         self.psi = get_surrogate(self.options.surrogate)
 
-    def _current(self, k: int, s: torch.Tensor) -> torch.Tensor:
-        """I_k(t) = W_k s(t) + b_k for every step of a chunk at once: [n, N, D] -> [n, N, N_k]."""
+    def _current(self, k: int, s: torch.Tensor, events: bool) -> torch.Tensor:
+        """I_k(t) = W_k s(t) + b_k for every step of a chunk at once: [n, N, D] -> [n, N, N_k];
+        event-driven (work per spike) when ``events``, else one dense product."""
         layer = self.layers[k - 1]
         n, batch = s.shape[:2]
         flat = s.reshape(n * batch, -1)
+        if events:
+            return (spike_matmul(flat, layer.weight) + layer.bias).view(n, batch, -1)
         return torch.addmm(layer.bias, flat, layer.weight.t()).view(n, batch, -1)
+
+    def _events(self, k: int, masks: list[torch.Tensor | None], s: torch.Tensor) -> bool:
+        """Event-driven products pay off for binary inputs (no dropout scaling) that are sparse
+        (fewer than ``EVENT_DENSITY`` of the entries spike) into wide layers."""
+        return (
+            self.options.event_driven
+            and masks[k - 1] is None
+            and self.layers[k - 1].spec.units >= 100
+            and float(s.mean()) < EVENT_DENSITY
+        )
 
     def _post(self, v: torch.Tensor) -> torch.Tensor:
         return self.psi(v, self.options.neuron.threshold, self.options.slope)
@@ -156,7 +172,9 @@ class SpikingNetwork(RateNetwork):
                 if masks[k - 1] is not None:
                     s = s * masks[k - 1]
                 pre, traces[k - 1] = trace_scan(s, traces[k - 1], opt.gamma)
-                spikes, v, states[k - 1] = lif_scan(self._current(k, s), states[k - 1], opt.neuron)
+                events = self._events(k, masks, s)
+                spikes, v, states[k - 1] = lif_scan(self._current(k, s, events), states[k - 1], opt.neuron)
+                events = events and opt.gamma == 0.0
                 if k == K:
                     running = counts.unsqueeze(0) + spikes.cumsum(0)
                     counts += spikes.sum(0)
@@ -169,16 +187,16 @@ class SpikingNetwork(RateNetwork):
                     eligibility.baddbmm_(post.permute(1, 2, 0), pre.transpose(0, 1), alpha=1.0 / T)
                     eligibility_bias += post.sum(0) / T
                 elif rule.name == "drtp" and self.layers[k - 1].trainable:
-                    self._accumulate(k, hidden_m[k - 1] * post, pre, grads, bias_grads, T)
+                    self._accumulate(k, post.mul_(hidden_m[k - 1]), pre, grads, bias_grads, T, events)
                 elif rule.update_locked:
-                    pending.append((k, post, pre))
+                    pending.append((k, post, pre, events))
                 s = spikes
             if pending:
                 elapsed = torch.arange(t0 + 1, t0 + n + 1, dtype=counts.dtype).view(n, 1, 1)
                 error = running / elapsed - y_star
-                for k, post, pre in pending:
+                for k, post, pre, events in pending:
                     m = (torch.sign(error) if rule.name == "sdfa" else error) @ self.feedback(k)
-                    self._accumulate(k, m * post, pre, grads, bias_grads, T)
+                    self._accumulate(k, post.mul_(m), pre, grads, bias_grads, T, events)
         y_hat = counts / T
         delta = (y_hat - y_star) / y_hat.numel()
         grads[-1] = torch.einsum("nc,ncd->cd", delta, eligibility)
@@ -199,10 +217,16 @@ class SpikingNetwork(RateNetwork):
         grads: list[torch.Tensor],
         bias_grads: list[torch.Tensor],
         T: int,
+        events: bool,
     ) -> None:
-        """grads_k += (1/T) sum_t delta(t)^T pre(t), all steps of the chunk in one product."""
+        """grads_k += (1/T) sum_t delta(t)^T pre(t), all steps of the chunk in one product
+        (event-driven when ``pre`` is binary spikes of a wide layer)."""
         d = delta.reshape(-1, delta.shape[-1])
-        grads[k - 1].addmm_(d.t(), pre.reshape(d.shape[0], -1), alpha=1.0 / T)
+        flat = pre.reshape(d.shape[0], -1)
+        if events:
+            grads[k - 1].add_(spike_outer_sum(d, flat), alpha=1.0 / T)
+        else:
+            grads[k - 1].addmm_(d.t(), flat, alpha=1.0 / T)
         bias_grads[k - 1].add_(d.sum(0), alpha=1.0 / T)
 
     @staticmethod

@@ -12,12 +12,14 @@ Surrogate = Callable[[torch.Tensor, float, float], torch.Tensor]
 
 def fast_sigmoid(v: torch.Tensor, threshold: float, slope: float) -> torch.Tensor:
     """SuperSpike (Zenke & Ganguli 2018): psi(v) = 1 / (1 + slope |v - theta|)^2."""
-    return torch.reciprocal((1.0 + slope * (v - threshold).abs()).square())
+    a = v - threshold
+    return a.abs_().mul_(slope).add_(1.0).square_().reciprocal_()
 
 
 def triangle(v: torch.Tensor, threshold: float, slope: float) -> torch.Tensor:
     """Piecewise linear (Bellec et al. 2018): psi(v) = max(0, 1 - slope |v - theta|)."""
-    return (1.0 - slope * (v - threshold).abs()).clamp_(min=0.0)
+    a = v - threshold
+    return a.abs_().mul_(-slope).add_(1.0).clamp_(min=0.0)
 
 
 SURROGATES: dict[str, Surrogate] = {"fast_sigmoid": fast_sigmoid, "triangle": triangle}
