@@ -71,7 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     e.add_argument("--threads", type=int, default=1, help="torch threads per run")
 
-    demo = sub.add_parser("demo", help="the main job: DRTP next to BP and shallow learning on MNIST")
+    v = sub.add_parser("validate", help="spike versus rate: accuracy gap, update angles, gap against T")
+    v.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    v.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    v.add_argument("--out", default=None, help="report folder (default experiments/spiking-validation)")
+
+    demo = sub.add_parser("demo", help="the main job: spiking DRTP next to its rate reference on MNIST")
     demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids stalls on a shared machine)")
@@ -129,6 +134,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads)
         for label, g in summary["groups"].items():
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
+        return 0
+    if args.command == "validate":
+        from snn_drtp.validation import REPORT, run_validation
+
+        run_validation(args.out or REPORT, jobs=args.jobs, threads=args.threads)
         return 0
     if args.command == "demo":
         from snn_drtp.demo import run_demo

@@ -13,6 +13,7 @@ from snn_drtp.rules import RULES
 ENGINES = ("rate", "spiking")
 SPIKING_RULES = ("drtp", "dfa", "sdfa", "shallow", "bp")
 SPIKING_DEFAULT_LR = 5e-4
+SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -96,4 +97,7 @@ class TrainConfig:
         d = self.to_dict()
         for key in ("threads", "data_dir", "epochs"):
             d.pop(key)
+        if self.engine == "rate":
+            for key in SPIKING_FIELDS:
+                d.pop(key)
         return d

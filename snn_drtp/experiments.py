@@ -41,10 +41,11 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
     base = TrainConfig.from_dict(spec.get("base", {}))
     grid = spec.get("grid", {})
     keys = list(grid)
-    configs = [
-        replace(base, **dict(zip(keys, values, strict=True))) for values in itertools.product(*(grid[k] for k in keys))
-    ]
-    return spec, configs
+    configs: dict[str, TrainConfig] = {}
+    for values in itertools.product(*(grid[k] for k in keys)):
+        config = replace(base, **dict(zip(keys, values, strict=True)))
+        configs.setdefault(run_name(config), config)  # e.g. a rate run is the same for every T
+    return spec, list(configs.values())
 
 
 def run_name(config: TrainConfig) -> str:

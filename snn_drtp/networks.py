@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
-ACTIVATIONS = ("tanh", "sigmoid", "linear")
+ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import torch
+
+from snn_drtp.spiking.monitors import Recording
 
 
 def learning_curves(runs: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> None:
@@ -48,6 +51,76 @@ def alignment_angles(runs: dict[str, dict[str, Any]], path: str | Path, title: s
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def spike_raster(rec: Recording, path: str | Path, example: int = 0, title: str = "") -> None:
+    """Spike raster of one example: input, every hidden layer and the output, time on x."""
+    keys = sorted(rec.spikes)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6.4, 1.6 + 1.4 * len(keys)), sharex=True)
+    for ax, k in zip(axes, keys, strict=True):
+        s = rec.layer_spikes(k)[:, example]
+        t, n = torch.nonzero(s, as_tuple=True)
+        ax.scatter(t.numpy(), n.numpy(), s=2 if s.shape[1] > 50 else 12, marker="|", color="k")
+        ax.set_ylabel("input" if k == 0 else f"layer {k}")
+        ax.set_ylim(-0.5, s.shape[1] - 0.5)
+    axes[-1].set_xlabel("time step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def membrane_traces(rec: Recording, path: str | Path, threshold: float, example: int = 0, title: str = "") -> None:
+    """Pre-reset membrane potentials of the recorded neurons of every layer, threshold dashed."""
+    layers = rec.layers
+    fig, axes = plt.subplots(len(layers), 1, figsize=(6.4, 1.2 + 1.8 * len(layers)), sharex=True)
+    for ax, k in zip(axes, layers, strict=True):
+        v = rec.layer_v(k)[:, example]
+        for j in range(v.shape[1]):
+            ax.plot(v[:, j].numpy(), lw=1, label=f"neuron {j}")
+        ax.axhline(threshold, color="k", ls="--", lw=0.8)
+        ax.set_ylabel(f"v, layer {k}")
+    axes[0].legend(fontsize=7, ncol=3)
+    axes[-1].set_xlabel("time step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def rate_histograms(rec: Recording, weights: list[torch.Tensor], path: str | Path, title: str = "") -> None:
+    """Top: histogram of firing rates (spikes/step) per layer; bottom: of the weights per layer."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.0))
+    for k in rec.layers:
+        top.hist(rec.rates(k).reshape(-1).numpy(), bins=40, range=(0, 1), alpha=0.6, label=f"layer {k}")
+    top.set_xlabel("firing rate (spikes per step)")
+    top.set_yscale("log")
+    top.legend(fontsize=8)
+    for k, w in enumerate(weights, start=1):
+        bottom.hist(w.detach().reshape(-1).numpy(), bins=80, alpha=0.6, density=True, label=f"W_{k}")
+    bottom.set_xlabel("weight")
+    bottom.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def gap_versus_steps(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """Spiking and rate test error after the sweep's epochs against the number of steps T."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    ts = [r["T"] for r in rows]
+    ax.plot(ts, [r["spiking"] for r in rows], "o-", label="spiking DRTP")
+    ax.plot(ts, [r["rate"] for r in rows], "k--", label="rate DRTP (tanh)")
+    ax.set_xscale("log")
+    ax.set_xticks(ts, [str(t) for t in ts])
+    ax.set_xlabel("time steps per presentation T")
+    ax.set_ylabel("test error (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

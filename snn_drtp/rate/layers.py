@@ -21,8 +21,40 @@ from torch import nn
 from snn_drtp.networks import LayerSpec
 
 
-def activate(z: torch.Tensor, name: str) -> torch.Tensor:
-    """y = f(z) for f in {tanh, sigmoid, linear}."""
+@dataclass(frozen=True)
+class SoftLIF:
+    """The firing rate of a LIF neuron (spikes per step) under a constant drive z, smoothed at
+    threshold (Hunsberger & Eliasmith 2015):
+
+        f(z) = 1 / (tau ln(1 + theta / rho(z - theta))),   rho(u) = gamma ln(1 + exp(u / gamma)),
+
+    with tau = tau_mem / dt in steps and gamma = ``smoothing`` x theta. It is the rate curve the
+    spiking engine's LIF neurons follow, used as a rate activation to compare spike and rate."""
+
+    tau_steps: float
+    threshold: float
+    smoothing: float = 0.05
+
+    def _parts(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        gamma = self.smoothing * self.threshold
+        u = gamma * F.softplus((z - self.threshold) / gamma) + 1e-12
+        log_term = torch.log1p(self.threshold / u)
+        return u, log_term, torch.sigmoid((z - self.threshold) / gamma)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        _, log_term, _ = self._parts(z)
+        return 1.0 / (self.tau_steps * log_term)
+
+    def derivative(self, z: torch.Tensor) -> torch.Tensor:
+        """f'(z) = theta sigma((z - theta) / gamma) / (tau L^2 rho (rho + theta)), L = ln(1 + theta / rho)."""
+        u, log_term, gate = self._parts(z)
+        return self.threshold * gate / (self.tau_steps * log_term.square() * u * (u + self.threshold))
+
+
+def activate(z: torch.Tensor, name: str, soft_lif: SoftLIF | None = None) -> torch.Tensor:
+    """y = f(z) for f in {tanh, sigmoid, linear, lif}."""
+    if name == "lif" and soft_lif is not None:
+        return soft_lif(z)
     if name == "tanh":
         return torch.tanh(z)
     if name == "sigmoid":
@@ -30,8 +62,12 @@ def activate(z: torch.Tensor, name: str) -> torch.Tensor:
     return z
 
 
-def derivative_from_output(y: torch.Tensor, name: str) -> torch.Tensor:
-    """f'(z) written with y = f(z): tanh 1 - y^2, sigmoid y (1 - y), linear 1."""
+def derivative(cache: LayerCache, name: str, soft_lif: SoftLIF | None = None) -> torch.Tensor:
+    """f'(z), written with y = f(z) where it can be: tanh 1 - y^2, sigmoid y (1 - y), linear 1;
+    lif from z."""
+    y = cache.y
+    if name == "lif" and soft_lif is not None:
+        return soft_lif.derivative(cache.z)
     if name == "tanh":
         return 1 - y * y
     if name == "sigmoid":
@@ -70,10 +106,18 @@ def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tu
 class DenseLayer(nn.Module):
     """Fully connected layer; dropout (rate ``p``) acts on its input during training."""
 
-    def __init__(self, n_in: int, spec: LayerSpec, generator: torch.Generator, zero_init: bool = False):
+    def __init__(
+        self,
+        n_in: int,
+        spec: LayerSpec,
+        generator: torch.Generator,
+        zero_init: bool = False,
+        soft_lif: SoftLIF | None = None,
+    ):
         super().__init__()
         self.spec = spec
         self.activation = spec.activation
+        self.soft_lif = soft_lif
         bound = 1.0 / math.sqrt(n_in)
         self.weight = nn.Parameter(_uniform((spec.units, n_in), bound, generator, zero_init))
         self.bias = nn.Parameter(_uniform((spec.units,), bound, generator, zero_init))
@@ -91,7 +135,7 @@ class DenseLayer(nn.Module):
         x = x.reshape(x.shape[0], -1)
         x, keep = _dropout(x, p, generator)
         z = torch.addmm(self.bias, x, self.weight.t())
-        y = activate(z, self.activation)
+        y = activate(z, self.activation, self.soft_lif)
         return y, LayerCache(x, keep, in_shape, z, y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +147,7 @@ class DenseLayer(nn.Module):
 
     def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
         """delta z_k = delta y_k * f'(z_k)."""
-        return delta_y * derivative_from_output(cache.y, self.activation)
+        return delta_y * derivative(cache, self.activation, self.soft_lif)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """.grad of W_k <- delta z_k^T y_{k-1}; of b_k <- sum over the batch of delta z_k
@@ -166,7 +210,7 @@ class ConvLayer(nn.Module):
         return F.max_unpool2d(pooled, cache.pool_indices, self.spec.pool, output_size=cache.y.shape[-2:])
 
     def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
-        return delta_y.reshape(cache.y.shape) * derivative_from_output(cache.y, self.activation)
+        return delta_y.reshape(cache.y.shape) * derivative(cache, self.activation)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """Correlation of delta z_k with the input: the convolutional form of delta z^T y_{k-1}."""

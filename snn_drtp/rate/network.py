@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn_drtp.networks import NetworkSpec
-from snn_drtp.rate.layers import ConvLayer, DenseLayer, Layer, LayerCache
+from snn_drtp.rate.layers import ConvLayer, DenseLayer, Layer, LayerCache, SoftLIF
 from snn_drtp.rules import Rule, feedback_matrices, kaiming_uniform
 
 
@@ -52,6 +52,12 @@ class RateNetwork(nn.Module):
         self.spec = spec
         gen = torch.Generator().manual_seed(seed)
         layers: list[Layer] = []
+        soft_lif = None
+        if any(layer.activation == "lif" for layer in spec.layers):
+            from snn_drtp.spiking.neuron import LIFParams  # the spiking package imports this module
+
+            neuron = LIFParams.from_dict(spec.neuron)
+            soft_lif = SoftLIF(neuron.tau_mem / neuron.dt, neuron.threshold)
         shape: tuple[int, ...] = tuple(spec.input_shape)
         for layer_spec in spec.layers:
             if layer_spec.kind == "conv":
@@ -59,7 +65,7 @@ class RateNetwork(nn.Module):
                 layers.append(conv)
                 shape = conv.out_shape
             else:
-                layers.append(DenseLayer(math.prod(shape), layer_spec, gen, zero_init))
+                layers.append(DenseLayer(math.prod(shape), layer_spec, gen, zero_init, soft_lif))
                 shape = (layer_spec.units,)
         self.layers = nn.ModuleList(layers)
         hidden = list(self.layers)[:-1]

@@ -27,6 +27,7 @@ layer. Memory therefore depends on the chunk, not on T.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -133,11 +134,13 @@ class SpikingNetwork(RateNetwork):
         generator: torch.Generator | None = None,
         write_grads: bool = True,
         keep_signals: bool = False,
+        monitor: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     ) -> StepResult:
         """Present a batch for T steps, accumulate the three-factor updates, write ``.grad``.
 
-        ``keep_signals`` returns each hidden layer's summed update direction (1/T) sum_t
-        m_k(t) psi(v_k(t)) x(t)^T divided by nothing else, i.e. dJ/dW_k, for alignment studies.
+        ``monitor(k, spikes, v)`` is called for every layer k (1-based; k = 0 gives the input
+        spikes twice) and time chunk, with spikes and pre-reset membrane potentials [n, N, N_k].
+        ``keep_signals`` returns each hidden layer's summed update dJ/dW_k (alignment studies).
         """
         if rule.name == "bp":
             from snn_drtp.spiking.bptt import bptt_step
@@ -167,6 +170,8 @@ class SpikingNetwork(RateNetwork):
         for t0 in range(0, T, opt.chunk):
             n = min(opt.chunk, T - t0)
             s = encode(opt.encoder, x.reshape(batch, -1), T, gen, start=t0, count=n)
+            if monitor is not None:
+                monitor(0, s, s)
             pending = []
             for k in range(1, K + 1):
                 if masks[k - 1] is not None:
@@ -175,6 +180,8 @@ class SpikingNetwork(RateNetwork):
                 events = self._events(k, masks, s)
                 spikes, v, states[k - 1] = lif_scan(self._current(k, s, events), states[k - 1], opt.neuron)
                 events = events and opt.gamma == 0.0
+                if monitor is not None:
+                    monitor(k, spikes, v)
                 if k == K:
                     running = counts.unsqueeze(0) + spikes.cumsum(0)
                     counts += spikes.sum(0)

@@ -1,0 +1,62 @@
+"""Monitors: what a spiking network did during one presentation (spike trains, firing rates,
+membrane traces of chosen neurons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from snn_drtp.rules import Rule
+from snn_drtp.spiking.network import SpikingNetwork
+
+
+@dataclass
+class Recording:
+    """Per layer k (k = 0: the encoded input): spikes [T, B, N_k] and the membrane potentials
+    [T, B, n] of its first ``n`` neurons."""
+
+    spikes: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+    v: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+    neurons: int = 5
+
+    def collect(self, k: int, spikes: torch.Tensor, v: torch.Tensor) -> None:
+        self.spikes.setdefault(k, []).append(spikes.clone())
+        self.v.setdefault(k, []).append(v[..., : self.neurons].clone())
+
+    @property
+    def layers(self) -> list[int]:
+        return sorted(k for k in self.spikes if k > 0)
+
+    def layer_spikes(self, k: int) -> torch.Tensor:
+        return torch.cat(self.spikes[k])
+
+    def layer_v(self, k: int) -> torch.Tensor:
+        return torch.cat(self.v[k])
+
+    def rates(self, k: int) -> torch.Tensor:
+        """Firing rate of every neuron of layer k in spikes per step, [B, N_k]."""
+        return self.layer_spikes(k).mean(0)
+
+    def summary(self) -> dict[str, Any]:
+        """Per layer: mean rate (spikes/step), spikes per example, fraction of silent neurons."""
+        out = {}
+        for k in self.layers:
+            s = self.layer_spikes(k)
+            out[f"layer{k}"] = {
+                "mean_rate": float(s.mean()),
+                "spikes_per_example": float(s.sum((0, 2)).mean()),
+                "silent_fraction": float((s.sum((0, 1)) == 0).float().mean()),
+            }
+        return out
+
+
+def record(net: SpikingNetwork, x: torch.Tensor, neurons: int = 5, seed: int = 0) -> Recording:
+    """Present ``x`` once (input encoded with ``seed``, no learning) and record every layer."""
+    rec = Recording(neurons=neurons)
+    y_star = torch.zeros(x.shape[0], net.spec.n_outputs)
+    net.step(
+        x, y_star, Rule("shallow"), 0.0, torch.Generator().manual_seed(seed), write_grads=False, monitor=rec.collect
+    )
+    return rec

@@ -1,0 +1,202 @@
+"""Spike versus rate: the spiking three-factor DRTP network validated against its rate reference.
+
+One call (``snn-drtp validate``) runs, or resumes, two experiments and reports
+
+(a) the accuracy gap between spiking DRTP and the rate DRTP reference at equal epochs
+    (``experiments/spiking-vs-rate-mnist``, same topology, initial weights and B_k);
+(b) per hidden layer, the angle between the spiking network's accumulated update dJ/dW_k and
+    (i) the rate DRTP update with tanh units, (ii) the rate DRTP update with units following the
+    LIF rate curve (:class:`~snn_drtp.rate.layers.SoftLIF`), (iii) the surrogate-gradient BPTT
+    gradient, all for the same weights and batch (pixel intensities for the rate networks, their
+    Bernoulli spikes for the spiking ones), at initialisation and after training;
+(c) the gap after one epoch for T in {5, 10, 25, 50, 100} (``experiments/spiking-T-sweep``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snn_drtp import plots
+from snn_drtp.build import build_network
+from snn_drtp.data.datasets import load_dataset
+from snn_drtp.experiments import load_experiment, run_experiment, run_name
+from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.networks import NetworkSpec, load_spec
+from snn_drtp.rate.network import RateNetwork
+from snn_drtp.rules import Rule, angle_degrees
+from snn_drtp.spiking.monitors import record
+from snn_drtp.spiking.network import SpikingNetwork
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+VERSUS = EXPERIMENTS / "spiking-vs-rate-mnist"
+SWEEP = EXPERIMENTS / "spiking-T-sweep"
+REPORT = EXPERIMENTS / "spiking-validation"
+
+
+def _summed(fn: Any, x: torch.Tensor, y_star: torch.Tensor, sub: int = 100) -> list[torch.Tensor]:
+    """fn(x, y*) -> per-hidden-layer tensors, summed over sub-batches of ``sub`` examples."""
+    total: list[torch.Tensor] = []
+    for start in range(0, x.shape[0], sub):
+        part = fn(x[start : start + sub], y_star[start : start + sub])
+        total = part if not total else [a + b for a, b in zip(total, part, strict=True)]
+    return total
+
+
+def _rate_twin(net: SpikingNetwork, activation: str) -> RateNetwork:
+    """A rate network with the spiking network's weights and B_k, hidden units ``activation``."""
+    layers = tuple(
+        dataclasses.replace(layer, activation=activation) if k < len(net.spec.layers) - 1 else layer
+        for k, layer in enumerate(net.spec.layers)
+    )
+    neuron = dataclasses.asdict(net.options.neuron)
+    spec = NetworkSpec(net.spec.name, net.spec.input_shape, layers, net.spec.lr_key, neuron)
+    twin = RateNetwork(spec)
+    twin.load_state_dict(net.state_dict())
+    return twin
+
+
+def _rate_update(twin: RateNetwork, x: torch.Tensor, y_star: torch.Tensor) -> list[torch.Tensor]:
+    twin.step(x, y_star, Rule("drtp"))
+    return [layer.weight.grad.clone() for layer in twin.hidden]
+
+
+def update_angles(net: SpikingNetwork, x: torch.Tensor, y_star: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per hidden layer: angles (degrees) between the spiking DRTP update and the rate DRTP
+    updates (tanh, LIF rate curve) and the BPTT gradient, same weights and batch."""
+    spiking = _summed(lambda a, b: net.modulatory_signals(a, b, Rule("drtp")), x, y_star)
+    others = {
+        "rate_tanh": _summed(lambda a, b: _rate_update(_rate_twin(net, "tanh"), a, b), x, y_star),
+        "rate_lif": _summed(lambda a, b: _rate_update(_rate_twin(net, "lif"), a, b), x, y_star),
+        "bptt": _summed(lambda a, b: net.modulatory_signals(a, b, Rule("bp")), x, y_star),
+    }
+    return {
+        f"layer{k}": {name: angle_degrees(ours, ref[k - 1]) for name, ref in others.items()}
+        for k, ours in enumerate(spiking, start=1)
+    }
+
+
+def _spiking_run(folder: Path, seed: int = 0) -> tuple[SpikingNetwork, Path]:
+    _, configs = load_experiment(folder)
+    config = next(c for c in configs if c.engine == "spiking" and c.seed == seed)
+    net = build_network(config.validate(), load_spec(config.network))
+    assert isinstance(net, SpikingNetwork)
+    return net, folder / "runs" / run_name(config)
+
+
+def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_angle: int = 1000) -> dict[str, Any]:
+    """Run (or resume) both experiments, measure the angles, write ``report.md``/``report.json``
+    and figures into ``out``."""
+    out = Path(out)
+    versus = run_experiment(VERSUS, jobs=jobs, threads=threads)
+    sweep = run_experiment(SWEEP, jobs=jobs, threads=threads)
+    torch.set_num_threads(threads)
+    train, test = load_dataset("mnist")
+    x, y_star = train.x[:n_angle], train.targets(slice(0, n_angle))
+    net, run_dir = _spiking_run(VERSUS)
+    angles = {"initial": update_angles(net, x, y_star)}
+    net.load_state_dict(torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"])
+    angles["trained"] = update_angles(net, x, y_star)
+
+    rec = record(net, test.x[:100], neurons=4)
+    threshold = net.options.neuron.threshold
+    out.mkdir(parents=True, exist_ok=True)
+    plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")
+    plots.membrane_traces(rec, out / "membrane.png", threshold, title="membrane potentials (pre-reset)")
+    plots.rate_histograms(
+        rec,
+        [layer.weight for layer in net.layers],
+        out / "rates_weights.png",
+        title="firing rates on 100 test digits; trained weights",
+    )
+    gap = _gaps(versus)
+    sweep_rows = _sweep_rows(sweep)
+    plots.gap_versus_steps(sweep_rows, out / "gap_vs_T.png")
+    report = {"gap": gap, "angles": angles, "activity": rec.summary(), "T_sweep": sweep_rows}
+    atomic_write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", _markdown(report).encode())
+    print(_markdown(report))
+    return report
+
+
+def _gaps(summary: dict[str, Any]) -> dict[str, Any]:
+    groups = summary["groups"]
+    spiking = next(g for g in groups.values() if g["engine"] == "spiking")
+    rate = next(g for g in groups.values() if g["engine"] == "rate")
+    return {
+        "steps": spiking["steps"],
+        "epochs": spiking["epochs"],
+        "spiking_final": spiking["final_test_error"],
+        "rate_final": rate["final_test_error"],
+        "gap_final": [s - r for s, r in zip(spiking["final_test_error"], rate["final_test_error"], strict=True)],
+        "spiking_seconds_per_epoch": spiking["median_seconds_per_epoch"],
+        "rate_seconds_per_epoch": rate["median_seconds_per_epoch"],
+    }
+
+
+def _sweep_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    groups = summary["groups"].values()
+    rate = next(g for g in groups if g["engine"] == "rate")
+    rows = []
+    for g in sorted((g for g in groups if g["engine"] == "spiking"), key=lambda g: g["steps"]):
+        rows.append(
+            {
+                "T": g["steps"],
+                "spiking": g["final_mean"],
+                "rate": rate["final_mean"],
+                "gap": g["final_mean"] - rate["final_mean"],
+                "seconds_per_epoch": g["median_seconds_per_epoch"],
+            }
+        )
+    return rows
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    g = report["gap"]
+    lines = [
+        "# Spiking DRTP versus its rate reference (MNIST, 784-1000-10)",
+        "",
+        "Produced by `snn-drtp validate --jobs 2 --threads 1`.",
+        "",
+        f"## (a) Accuracy at equal epochs ({g['epochs'][0]} epochs, T = {g['steps']})",
+        "",
+        "| seed | spiking DRTP test error (%) | rate DRTP test error (%) | gap (pp) |",
+        "|---|---|---|---|",
+    ]
+    for seed, (s, r, d) in enumerate(zip(g["spiking_final"], g["rate_final"], g["gap_final"], strict=True)):
+        lines.append(f"| {seed} | {s:.2f} | {r:.2f} | {d:+.2f} |")
+    lines += [
+        "",
+        f"Seconds per epoch (median, 1 thread): spiking {g['spiking_seconds_per_epoch']:.1f}, "
+        f"rate {g['rate_seconds_per_epoch']:.1f}.",
+        "",
+        "## (b) Angle between the spiking update and ... (degrees, 1000 training examples)",
+        "",
+        "| weights | layer | rate DRTP, tanh | rate DRTP, LIF rate curve | BPTT gradient |",
+        "|---|---|---|---|---|",
+    ]
+    for when, layers in report["angles"].items():
+        for layer, a in layers.items():
+            lines.append(f"| {when} | {layer} | {a['rate_tanh']:.1f} | {a['rate_lif']:.1f} | {a['bptt']:.1f} |")
+    lines += [
+        "",
+        "## (c) Gap after one epoch against the number of steps T",
+        "",
+        "| T | spiking test error (%) | rate test error (%) | gap (pp) | s/epoch |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["T_sweep"]:
+        lines.append(
+            f"| {row['T']} | {row['spiking']:.2f} | {row['rate']:.2f} | {row['gap']:+.2f} | "
+            f"{row['seconds_per_epoch']:.1f} |"
+        )
+    lines += ["", "## Activity of the trained network (100 test digits)", ""]
+    for layer, a in report["activity"].items():
+        lines.append(
+            f"- {layer}: mean rate {a['mean_rate']:.3f} spikes/step, {a['spikes_per_example']:.1f} spikes per "
+            f"digit, {100 * a['silent_fraction']:.1f} % of neurons silent"
+        )
+    return "\n".join(lines) + "\n"
