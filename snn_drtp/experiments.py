@@ -93,8 +93,9 @@ def summarise_experiment(
         "",
         spec.get("description", "").strip(),
         "",
-        "| network | rule | lr | seeds | last-10 test error (%) | per seed | paper (%) | s/epoch |",
-        "|---|---|---|---|---|---|---|---|",
+        "| engine | network | rule | lr | seeds | epochs | last-10 test error (%) | final test error (%) | "
+        "per seed (final) | paper (%) | s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, members in groups.items():
         first = members[0][0]

@@ -1,5 +1,5 @@
 """Event-driven products with binary spike matrices: work proportional to the number of spikes,
-not to the matrix size. Both are sums of weight rows selected by spike events, computed with
+not to the matrix size. Both are sums of rows selected by spike events, computed with
 ``embedding_bag`` (a gather-and-sum kernel)."""
 
 from __future__ import annotations
@@ -8,21 +8,21 @@ import torch
 import torch.nn.functional as F
 
 
-def _bags(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row and column indices of the nonzeros of a 2-D mask (row-major) and each row's offset."""
-    rows, cols = mask.nonzero(as_tuple=True)
-    offsets = torch.searchsorted(rows, torch.arange(mask.shape[0]))
-    return rows, cols, offsets
+class SpikeEvents:
+    """The events (r, j) of a binary spike matrix S [R, D], listed once and used for both the
+    input current and the weight update of the layer S feeds."""
 
+    def __init__(self, spikes: torch.Tensor):
+        self.n_rows, self.n_cols = spikes.shape
+        self.rows, self.cols = spikes.nonzero(as_tuple=True)
 
-def spike_matmul(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """I = S W^T for binary S [R, D] and W [N, D]: row r of I is sum_{j: S[r, j] = 1} W[:, j]."""
-    _, cols, offsets = _bags(spikes)
-    return F.embedding_bag(cols, weight.t().contiguous(), offsets, mode="sum")
+    def matmul(self, weight: torch.Tensor) -> torch.Tensor:
+        """I = S W^T for W [N, D]: row r of I is sum_{j: S[r, j] = 1} W[:, j]."""
+        offsets = torch.searchsorted(self.rows, torch.arange(self.n_rows))
+        return F.embedding_bag(self.cols, weight.t().contiguous(), offsets, mode="sum")
 
-
-def spike_outer_sum(delta: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-    """G = delta^T S for delta [R, N] and binary S [R, D]: column j of G is the sum of delta's
-    rows at the events of input j, sum_{r: S[r, j] = 1} delta[r]."""
-    _, rows, offsets = _bags(spikes.t().contiguous())
-    return F.embedding_bag(rows, delta, offsets, mode="sum").t()
+    def outer_sum(self, delta: torch.Tensor) -> torch.Tensor:
+        """G = delta^T S for delta [R, N]: column j of G is sum_{r: S[r, j] = 1} delta[r]."""
+        cols, order = torch.sort(self.cols, stable=True)
+        offsets = torch.searchsorted(cols, torch.arange(self.n_cols))
+        return F.embedding_bag(self.rows[order], delta, offsets, mode="sum").t()

@@ -36,7 +36,7 @@ from snn_drtp.networks import NetworkSpec
 from snn_drtp.rate.network import RateNetwork, StepResult
 from snn_drtp.rules import Rule
 from snn_drtp.spiking.encoders import encode
-from snn_drtp.spiking.events import spike_matmul, spike_outer_sum
+from snn_drtp.spiking.events import SpikeEvents
 from snn_drtp.spiking.neuron import LIFParams, LIFState, lif_scan
 from snn_drtp.spiking.surrogate import get_surrogate
 
@@ -101,15 +101,14 @@ class SpikingNetwork(RateNetwork):
         self.options = options or SpikingOptions()
         self.psi = get_surrogate(self.options.surrogate)
 
-    def _current(self, k: int, s: torch.Tensor, events: bool) -> torch.Tensor:
+    def _current(self, k: int, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
         """I_k(t) = W_k s(t) + b_k for every step of a chunk at once: [n, N, D] -> [n, N, N_k];
-        event-driven (work per spike) when ``events``, else one dense product."""
+        event-driven (work per spike) when ``events`` lists the spikes of s, else one dense product."""
         layer = self.layers[k - 1]
         n, batch = s.shape[:2]
-        flat = s.reshape(n * batch, -1)
-        if events:
-            return (spike_matmul(flat, layer.weight) + layer.bias).view(n, batch, -1)
-        return torch.addmm(layer.bias, flat, layer.weight.t()).view(n, batch, -1)
+        if events is not None:
+            return (events.matmul(layer.weight) + layer.bias).view(n, batch, -1)
+        return torch.addmm(layer.bias, s.reshape(n * batch, -1), layer.weight.t()).view(n, batch, -1)
 
     def _events(self, k: int, masks: list[torch.Tensor | None], s: torch.Tensor) -> bool:
         """Event-driven products pay off for binary inputs (no dropout scaling) that are sparse
@@ -177,9 +176,9 @@ class SpikingNetwork(RateNetwork):
                 if masks[k - 1] is not None:
                     s = s * masks[k - 1]
                 pre, traces[k - 1] = trace_scan(s, traces[k - 1], opt.gamma)
-                events = self._events(k, masks, s)
+                events = SpikeEvents(s.reshape(n * batch, -1)) if self._events(k, masks, s) else None
                 spikes, v, states[k - 1] = lif_scan(self._current(k, s, events), states[k - 1], opt.neuron)
-                events = events and opt.gamma == 0.0
+                events = events if opt.gamma == 0.0 else None
                 if monitor is not None:
                     monitor(k, spikes, v)
                 if k == K:
@@ -224,14 +223,14 @@ class SpikingNetwork(RateNetwork):
         grads: list[torch.Tensor],
         bias_grads: list[torch.Tensor],
         T: int,
-        events: bool,
+        events: SpikeEvents | None,
     ) -> None:
         """grads_k += (1/T) sum_t delta(t)^T pre(t), all steps of the chunk in one product
         (event-driven when ``pre`` is binary spikes of a wide layer)."""
         d = delta.reshape(-1, delta.shape[-1])
         flat = pre.reshape(d.shape[0], -1)
-        if events:
-            grads[k - 1].add_(spike_outer_sum(d, flat), alpha=1.0 / T)
+        if events is not None:
+            grads[k - 1].add_(events.outer_sum(d), alpha=1.0 / T)
         else:
             grads[k - 1].addmm_(d.t(), flat, alpha=1.0 / T)
         bias_grads[k - 1].add_(d.sum(0), alpha=1.0 / T)
