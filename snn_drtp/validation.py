@@ -170,10 +170,10 @@ def _markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {seed} | {s:.2f} | {r:.2f} | {d:+.2f} |")
     lines += [
         "",
-        f"Seconds per epoch (median, 1 thread): spiking {g['spiking_seconds_per_epoch']:.1f}, "
-        f"rate {g['rate_seconds_per_epoch']:.1f}.",
+        f"Seconds per epoch (median, 1 thread, two runs sharing the 2 cores): spiking "
+        f"{g['spiking_seconds_per_epoch']:.1f}, rate {g['rate_seconds_per_epoch']:.1f}.",
         "",
-        "## (b) Angle between the spiking update and ... (degrees, 1000 training examples)",
+        "## (b) Angles between the spiking DRTP update and three references (degrees, 1000 training examples)",
         "",
         "| weights | layer | rate DRTP, tanh | rate DRTP, LIF rate curve | BPTT gradient |",
         "|---|---|---|---|---|",
@@ -184,6 +184,8 @@ def _markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "## (c) Gap after one epoch against the number of steps T",
+        "",
+        "(s/epoch: two runs shared the 2 cores, so the times are indicative only.)",
         "",
         "| T | spiking test error (%) | rate test error (%) | gap (pp) | s/epoch |",
         "|---|---|---|---|---|",
