@@ -299,3 +299,19 @@ def test_cli_trains_a_spiking_network_on_mnist_and_resumes(tmp_path):
     assert config["network_spec"]["neuron"]["threshold"] == 0.5
     assert metrics["test_error"][-1] < 40.0
     assert "layer1" in metrics["angle_to_bp"]
+
+
+def test_monitor_records_spikes_rates_and_chosen_membranes():
+    from snn_drtp.spiking.monitors import record
+
+    net = spiking_tiny(steps=10, time_chunk=4)
+    x = torch.rand(3, 1, 1, 5, generator=torch.Generator().manual_seed(0))
+    rec = record(net, x, neurons=[0, 2])
+    assert rec.layers == [1, 2]
+    assert rec.layer_spikes(0).shape == (10, 3, 5) and rec.layer_spikes(1).shape == (10, 3, 4)
+    assert rec.layer_v(1).shape == (10, 3, 2) and rec.layer_v(2).shape == (10, 3, 2)
+    summary = rec.summary()
+    assert summary["layer1"]["mean_rate"] == pytest.approx(float(rec.layer_spikes(1).mean()))
+    assert 0.0 <= summary["layer2"]["silent_fraction"] <= 1.0
+    res = net.step(x, torch.zeros(3, 3), Rule("shallow"), 0.0, torch.Generator().manual_seed(0), write_grads=False)
+    torch.testing.assert_close(rec.layer_spikes(2).sum(0) / 10, res.output)

@@ -15,15 +15,19 @@ from snn_drtp.spiking.network import SpikingNetwork
 @dataclass
 class Recording:
     """Per layer k (k = 0: the encoded input): spikes [T, B, N_k] and the membrane potentials
-    [T, B, n] of its first ``n`` neurons."""
+    [T, B, n] of the chosen neurons (``neurons``: the first n of every layer, or a list of
+    indices, each clipped to the layer's width)."""
 
     spikes: dict[int, list[torch.Tensor]] = field(default_factory=dict)
     v: dict[int, list[torch.Tensor]] = field(default_factory=dict)
-    neurons: int = 5
+    neurons: int | list[int] = 5
 
     def collect(self, k: int, spikes: torch.Tensor, v: torch.Tensor) -> None:
+        width = v.shape[-1]
+        chosen = range(min(self.neurons, width)) if isinstance(self.neurons, int) else self.neurons
+        index = torch.tensor([i for i in chosen if i < width], dtype=torch.long)
         self.spikes.setdefault(k, []).append(spikes.clone())
-        self.v.setdefault(k, []).append(v[..., : self.neurons].clone())
+        self.v.setdefault(k, []).append(v.index_select(-1, index))
 
     @property
     def layers(self) -> list[int]:
@@ -52,8 +56,9 @@ class Recording:
         return out
 
 
-def record(net: SpikingNetwork, x: torch.Tensor, neurons: int = 5, seed: int = 0) -> Recording:
-    """Present ``x`` once (input encoded with ``seed``, no learning) and record every layer."""
+def record(net: SpikingNetwork, x: torch.Tensor, neurons: int | list[int] = 5, seed: int = 0) -> Recording:
+    """Present ``x`` once (input encoded with ``seed``, no learning) and record every layer, with
+    the membrane potentials of ``neurons`` (the first n, or a list of indices)."""
     rec = Recording(neurons=neurons)
     y_star = torch.zeros(x.shape[0], net.spec.n_outputs)
     net.step(

@@ -157,10 +157,11 @@ class SpikingNetwork(RateNetwork):
         masks = [self._dropout_mask(layer.weight.shape[1], batch, p, gen) for layer in self.layers]
         states = [LIFState.zeros((batch, layer.spec.units), opt.neuron) for layer in self.layers]
         traces = [torch.zeros(batch, layer.weight.shape[1]) for layer in self.layers]
-        grads = [torch.zeros_like(layer.weight) for layer in self.layers]
-        bias_grads = [torch.zeros_like(layer.bias) for layer in self.layers]
-        eligibility = torch.zeros(batch, *self.layers[-1].weight.shape)
-        eligibility_bias = torch.zeros(batch, self.layers[-1].spec.units)
+        shapes = [layer.weight.shape for layer in self.layers] if learn else []
+        grads = [torch.zeros(shape) for shape in shapes]
+        bias_grads = [torch.zeros(shape[0]) for shape in shapes]
+        eligibility = torch.zeros(batch, *shapes[-1]) if learn else None
+        eligibility_bias = torch.zeros(batch, shapes[-1][0]) if learn else None
         counts = torch.zeros(batch, self.layers[-1].spec.units)
         v_sum = torch.zeros_like(counts)
         hidden_m = [
@@ -204,9 +205,10 @@ class SpikingNetwork(RateNetwork):
                     m = (torch.sign(error) if rule.name == "sdfa" else error) @ self.feedback(k)
                     self._accumulate(k, post.mul_(m), pre, grads, bias_grads, T, events)
         y_hat = counts / T
-        delta = (y_hat - y_star) / y_hat.numel()
-        grads[-1] = torch.einsum("nc,ncd->cd", delta, eligibility)
-        bias_grads[-1] = (delta * eligibility_bias).sum(0)
+        if learn:
+            delta = (y_hat - y_star) / y_hat.numel()
+            grads[-1] = torch.einsum("nc,ncd->cd", delta, eligibility)
+            bias_grads[-1] = (delta * eligibility_bias).sum(0)
         if write_grads:
             for k, layer in enumerate(self.layers, start=1):
                 if layer.trainable and (k == K or rule.trains_hidden):
