@@ -217,9 +217,11 @@ def train(
         summarise(metrics)
         if log:
             err = f"test error {test_error:.2f} %" if test_error is not None else f"test loss {test_loss:.5f}"
-            angles = " ".join(f"{k} {v[-1]:.1f} deg" for k, v in metrics["angle_to_bp"].items())
+            exact = "BP" if config.engine == "rate" else "BPTT"
+            angles = " ".join(f"{k} {v[-1]:.1f} deg to {exact}" for k, v in metrics["angle_to_bp"].items())
+            engine = "" if config.engine == "rate" else f"{config.engine} T={config.steps} "
             log(
-                f"[{config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
+                f"[{engine}{config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
                 f"{seconds:.1f} s {angles}".rstrip()
             )
         if out is not None:
