@@ -46,7 +46,7 @@ def alignment_angles(runs: dict[str, dict[str, Any]], path: str | Path, title: s
     ax.axhline(90, color="grey", lw=0.8)
     ax.set_ylim(0, 100)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("angle to BP's delta z (degrees)")
+    ax.set_ylabel("angle to BP's signal; BPTT's if spiking (deg)")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

@@ -8,11 +8,9 @@ continues where it stopped and gives the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -240,14 +238,6 @@ def train(
         label = f"{config.network} {config.rule}"
         plots.learning_curves({label: metrics}, out / "learning_curves.png", f"{label} on {config.dataset}")
         if metrics["angle_to_bp"]:
-            plots.alignment_angles({label: metrics}, out / "angles.png", f"{label}: alignment with BP")
+            exact = "BP" if config.engine == "rate" else "BPTT"
+            plots.alignment_angles({label: metrics}, out / "angles.png", f"{label}: alignment with {exact}")
     return metrics
-
-
-def load_metrics(run_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
-
-
-def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """A copy of ``config`` with the non-None ``overrides`` applied."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
