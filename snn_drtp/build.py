@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snn_drtp.config import TrainConfig
+from snn_drtp.config import SPIKING_FIELDS, TrainConfig
 from snn_drtp.networks import NetworkSpec
 from snn_drtp.rate.network import RateNetwork
 from snn_drtp.spiking.network import SpikingNetwork, SpikingOptions
@@ -11,16 +11,8 @@ from snn_drtp.spiking.neuron import LIFParams
 
 def spiking_options(config: TrainConfig, spec: NetworkSpec) -> SpikingOptions:
     """Simulation options: the spec's ``[neuron]`` table, overridden by ``config.neuron``."""
-    return SpikingOptions(
-        steps=config.steps,
-        encoder=config.encoder,
-        surrogate=config.surrogate,
-        slope=config.slope,
-        tau_pre=config.tau_pre,
-        time_chunk=config.time_chunk,
-        event_driven=config.event_driven,
-        neuron=LIFParams.from_dict({**spec.neuron, **config.neuron}),
-    )
+    fields = {name: getattr(config, name) for name in SPIKING_FIELDS if name != "neuron"}
+    return SpikingOptions(**fields, neuron=LIFParams.from_dict({**spec.neuron, **config.neuron}))
 
 
 def build_network(config: TrainConfig, spec: NetworkSpec) -> RateNetwork:

@@ -6,15 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from snn_drtp import plots
-from snn_drtp.build import build_network
 from snn_drtp.config import TrainConfig
 from snn_drtp.data.datasets import load_dataset
-from snn_drtp.networks import load_spec
 from snn_drtp.spiking.monitors import record
-from snn_drtp.training import train
+from snn_drtp.training import load_trained, train
 
 DEMO = {"network": "fc1-500", "rule": "drtp", "batch_size": 100, "lr": 1e-3, "steps": 25}
 
@@ -41,10 +37,9 @@ def run_demo(
     histograms of rates and weights of the trained spiking network."""
     out = Path(out)
     results = {}
-    configs = {}
     for engine in ("spiking", "rate"):
-        configs[engine] = TrainConfig(engine=engine, epochs=epochs, threads=threads, data_dir=data_dir, **DEMO)
-        results[engine] = train(configs[engine], out / engine)
+        config = TrainConfig(engine=engine, epochs=epochs, threads=threads, data_dir=data_dir, **DEMO)
+        results[engine] = train(config, out / engine)
     table = comparison_table(results["spiking"], results["rate"])
     (out / "comparison.md").write_text(table + "\n")
     plots.learning_curves(
@@ -52,8 +47,7 @@ def run_demo(
         out / "learning_curves.png",
         f"MNIST {DEMO['network']}, T = {DEMO['steps']}",
     )
-    net = build_network(configs["spiking"].validate(), load_spec(DEMO["network"]))
-    net.load_state_dict(torch.load(out / "spiking" / "checkpoint.pt", weights_only=False)["model"])
+    net = load_trained(out / "spiking")
     _, test = load_dataset("mnist", data_dir)
     rec = record(net, test.x[:100], neurons=4)
     plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")

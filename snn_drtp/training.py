@@ -64,16 +64,31 @@ def alignment(net: RateNetwork, data: TensorData, rule: Rule, n: int) -> dict[st
     sub-batches of 100 examples (and the same input spikes for both)."""
     if rule.name in ("bp", "shallow") or n <= 0:
         return {}
-    exact, sub = Rule("bp"), (100 if isinstance(net, SpikingNetwork) else n)
-    ours: list[torch.Tensor] = []
-    reference: list[torch.Tensor] = []
-    for start in range(0, min(n, len(data)), sub):
-        idx = slice(start, min(start + sub, n))
-        x, y_star = data.x[idx], data.targets(idx)
-        a, b = net.modulatory_signals(x, y_star, rule), net.modulatory_signals(x, y_star, exact)
-        ours = a if not ours else [u + v for u, v in zip(ours, a, strict=True)]
-        reference = b if not reference else [u + v for u, v in zip(reference, b, strict=True)]
+    sub = 100 if isinstance(net, SpikingNetwork) else n
+    x, y_star = data.x[:n], data.targets(slice(0, n))
+    ours = summed_over_batches(lambda a, b: net.modulatory_signals(a, b, rule), x, y_star, sub)
+    reference = summed_over_batches(lambda a, b: net.modulatory_signals(a, b, Rule("bp")), x, y_star, sub)
     return {f"layer{k}": angle_degrees(a, b) for k, (a, b) in enumerate(zip(ours, reference, strict=True), start=1)}
+
+
+def summed_over_batches(
+    fn: Callable[[torch.Tensor, torch.Tensor], list[torch.Tensor]], x: torch.Tensor, y_star: torch.Tensor, sub: int
+) -> list[torch.Tensor]:
+    """fn(x, y*) -> one tensor per hidden layer, summed over sub-batches of ``sub`` examples."""
+    total: list[torch.Tensor] = []
+    for start in range(0, x.shape[0], sub):
+        part = fn(x[start : start + sub], y_star[start : start + sub])
+        total = part if not total else [a + b for a, b in zip(total, part, strict=True)]
+    return total
+
+
+def load_trained(run_dir: str | Path) -> RateNetwork:
+    """The network of a run folder (either engine), with the weights of its last checkpoint."""
+    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    config = TrainConfig.from_dict(state["config"])
+    net = build_network(config, load_spec(config.network))
+    net.load_state_dict(state["model"])
+    return net
 
 
 def empty_metrics() -> dict[str, Any]:

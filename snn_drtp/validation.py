@@ -30,20 +30,12 @@ from snn_drtp.rate.network import RateNetwork
 from snn_drtp.rules import Rule, angle_degrees
 from snn_drtp.spiking.monitors import record
 from snn_drtp.spiking.network import SpikingNetwork
+from snn_drtp.training import load_trained, summed_over_batches
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 VERSUS = EXPERIMENTS / "spiking-vs-rate-mnist"
 SWEEP = EXPERIMENTS / "spiking-T-sweep"
 REPORT = EXPERIMENTS / "spiking-validation"
-
-
-def _summed(fn: Any, x: torch.Tensor, y_star: torch.Tensor, sub: int = 100) -> list[torch.Tensor]:
-    """fn(x, y*) -> per-hidden-layer tensors, summed over sub-batches of ``sub`` examples."""
-    total: list[torch.Tensor] = []
-    for start in range(0, x.shape[0], sub):
-        part = fn(x[start : start + sub], y_star[start : start + sub])
-        total = part if not total else [a + b for a, b in zip(total, part, strict=True)]
-    return total
 
 
 def _rate_twin(net: SpikingNetwork, activation: str) -> RateNetwork:
@@ -67,11 +59,12 @@ def _rate_update(twin: RateNetwork, x: torch.Tensor, y_star: torch.Tensor) -> li
 def update_angles(net: SpikingNetwork, x: torch.Tensor, y_star: torch.Tensor) -> dict[str, dict[str, float]]:
     """Per hidden layer: angles (degrees) between the spiking DRTP update and the rate DRTP
     updates (tanh, LIF rate curve) and the BPTT gradient, same weights and batch."""
-    spiking = _summed(lambda a, b: net.modulatory_signals(a, b, Rule("drtp")), x, y_star)
+    tanh, lif = _rate_twin(net, "tanh"), _rate_twin(net, "lif")
+    spiking = summed_over_batches(lambda a, b: net.modulatory_signals(a, b, Rule("drtp")), x, y_star, 100)
     others = {
-        "rate_tanh": _summed(lambda a, b: _rate_update(_rate_twin(net, "tanh"), a, b), x, y_star),
-        "rate_lif": _summed(lambda a, b: _rate_update(_rate_twin(net, "lif"), a, b), x, y_star),
-        "bptt": _summed(lambda a, b: net.modulatory_signals(a, b, Rule("bp")), x, y_star),
+        "rate_tanh": summed_over_batches(lambda a, b: _rate_update(tanh, a, b), x, y_star, 100),
+        "rate_lif": summed_over_batches(lambda a, b: _rate_update(lif, a, b), x, y_star, 100),
+        "bptt": summed_over_batches(lambda a, b: net.modulatory_signals(a, b, Rule("bp")), x, y_star, 100),
     }
     return {
         f"layer{k}": {name: angle_degrees(ours, ref[k - 1]) for name, ref in others.items()}
@@ -80,6 +73,7 @@ def update_angles(net: SpikingNetwork, x: torch.Tensor, y_star: torch.Tensor) ->
 
 
 def _spiking_run(folder: Path, seed: int = 0) -> tuple[SpikingNetwork, Path]:
+    """The untrained spiking network of an experiment's run and that run's folder."""
     _, configs = load_experiment(folder)
     config = next(c for c in configs if c.engine == "spiking" and c.seed == seed)
     net = build_network(config.validate(), load_spec(config.network))
@@ -98,7 +92,8 @@ def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_
     x, y_star = train.x[:n_angle], train.targets(slice(0, n_angle))
     net, run_dir = _spiking_run(VERSUS)
     angles = {"initial": update_angles(net, x, y_star)}
-    net.load_state_dict(torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"])
+    net = load_trained(run_dir)
+    assert isinstance(net, SpikingNetwork)
     angles["trained"] = update_angles(net, x, y_star)
 
     rec = record(net, test.x[:100], neurons=4)

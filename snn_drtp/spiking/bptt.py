@@ -12,7 +12,7 @@ import torch
 
 from snn_drtp.rate.network import StepResult
 from snn_drtp.spiking.encoders import encode
-from snn_drtp.spiking.network import EVAL_SEED, SpikingNetwork, decide
+from snn_drtp.spiking.network import EVAL_SEED, SpikingNetwork, decide, dropout_masks
 from snn_drtp.spiking.neuron import LIFState, lif_step
 from snn_drtp.spiking.surrogate import SpikeFunction
 
@@ -36,7 +36,7 @@ def bptt_step(
     T, batch = opt.steps, x.shape[0]
     p = dropout if generator is not None else 0.0
     gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-    masks = [net._dropout_mask(layer.weight.shape[1], batch, p, gen) for layer in net.layers]
+    masks = dropout_masks(net, batch, p, gen)
     spike_fn = partial(_surrogate_spike, slope=opt.slope, surrogate=opt.surrogate)
     params = [t for layer in net.layers for t in (layer.weight, layer.bias)]
     with torch.enable_grad():

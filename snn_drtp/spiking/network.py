@@ -84,6 +84,16 @@ def trace_scan(s: torch.Tensor, state: torch.Tensor, gamma: float) -> tuple[torc
     return out, state
 
 
+def dropout_masks(net: RateNetwork, batch: int, p: float, gen: torch.Generator) -> list[torch.Tensor | None]:
+    """Per layer, one inverted-dropout mask on its input per example, held for the whole
+    presentation (None when p = 0)."""
+    if p <= 0:
+        return [None for _ in net.layers]
+    return [
+        (torch.rand(batch, layer.weight.shape[1], generator=gen) >= p).float().div_(1.0 - p) for layer in net.layers
+    ]
+
+
 def decide(counts: torch.Tensor, v_sum: torch.Tensor, steps: int) -> torch.Tensor:
     """The class with most output spikes; ties go to the larger mean membrane potential."""
     return (counts + 0.5 * torch.sigmoid(v_sum / steps)).argmax(1)
@@ -154,7 +164,7 @@ class SpikingNetwork(RateNetwork):
         opt, p = self.options, dropout if generator is not None else 0.0
         T, batch, K = opt.steps, x.shape[0], len(self.layers)
         gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-        masks = [self._dropout_mask(layer.weight.shape[1], batch, p, gen) for layer in self.layers]
+        masks = dropout_masks(self, batch, p, gen)
         states = [LIFState.zeros((batch, layer.spec.units), opt.neuron) for layer in self.layers]
         traces = [torch.zeros(batch, layer.weight.shape[1]) for layer in self.layers]
         shapes = [layer.weight.shape for layer in self.layers] if learn else []
@@ -236,13 +246,6 @@ class SpikingNetwork(RateNetwork):
         else:
             grads[k - 1].addmm_(d.t(), flat, alpha=1.0 / T)
         bias_grads[k - 1].add_(d.sum(0), alpha=1.0 / T)
-
-    @staticmethod
-    def _dropout_mask(width: int, batch: int, p: float, gen: torch.Generator) -> torch.Tensor | None:
-        """One inverted-dropout mask per example, held for the whole presentation."""
-        if p <= 0:
-            return None
-        return (torch.rand(batch, width, generator=gen) >= p).float().div_(1.0 - p)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
