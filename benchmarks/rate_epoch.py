@@ -21,9 +21,10 @@ from snn_drtp.config import TrainConfig
 from snn_drtp.data import TensorData, load_dataset
 from snn_drtp.io import atomic_write_bytes, atomic_write_json
 from snn_drtp.networks import load_spec
+from snn_drtp.params import Params
 from snn_drtp.rate.autograd_bp import autograd_step
-from snn_drtp.rate.network import RateNetwork
-from snn_drtp.rules import Rule
+from snn_drtp.rate.engine import RateEngine
+from snn_drtp.rules import get_rule
 from snn_drtp.training import make_optimizer, train_epoch
 
 RESULTS = Path(__file__).parent / "results"
@@ -31,25 +32,25 @@ RESULTS = Path(__file__).parent / "results"
 
 def drtp_epoch(data: TensorData, config: TrainConfig) -> float:
     """The training loop of ``snn-drtp train``: local DRTP step, fused Adam."""
-    net = RateNetwork(load_spec(config.network), seed=0)
-    opt = make_optimizer(config, net)
+    engine = RateEngine(Params(load_spec(config.network), seed=0))
+    opt = make_optimizer(config, engine)
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
-    train_epoch(net, opt, data, Rule("drtp"), config, gen)
+    train_epoch(engine, opt, data, get_rule("drtp"), config, gen)
     return time.perf_counter() - t0
 
 
 def autograd_bp_epoch(data: TensorData, config: TrainConfig) -> float:
     """The same network, same fused Adam, gradients from loss.backward()."""
-    net = RateNetwork(load_spec(config.network), seed=0)
-    opt = make_optimizer(config, net)
+    engine = RateEngine(Params(load_spec(config.network), seed=0))
+    opt = make_optimizer(config, engine)
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     order = torch.randperm(len(data), generator=gen)
     for start in range(0, len(data), config.batch_size):
         idx = order[start : start + config.batch_size]
         opt.zero_grad(set_to_none=False)
-        out = autograd_step(net, data.x[idx], data.targets(idx))
+        out = autograd_step(engine, data.x[idx], data.targets(idx))
         opt.step()
         int((out.argmax(1) != data.y[idx]).sum())
     return time.perf_counter() - t0
@@ -73,9 +74,9 @@ def matmul_floor_epoch(data: TensorData, config: TrainConfig) -> float:
 
 def adam_only_epoch(data: TensorData, config: TrainConfig) -> float:
     """For the breakdown: only the optimizer steps of an epoch (fused Adam over FC1-500's weights)."""
-    net = RateNetwork(load_spec(config.network), seed=0)
-    opt = make_optimizer(config, net)
-    for p in net.parameters():
+    engine = RateEngine(Params(load_spec(config.network), seed=0))
+    opt = make_optimizer(config, engine)
+    for p in engine.params.parameters():
         p.grad = torch.rand_like(p) * 1e-3
     t0 = time.perf_counter()
     for _ in range(0, len(data), config.batch_size):

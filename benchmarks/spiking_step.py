@@ -24,34 +24,33 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.build import build_network
+from snn_drtp.build import build_engine
 from snn_drtp.config import TrainConfig
 from snn_drtp.data import load_dataset
 from snn_drtp.io import atomic_write_bytes, atomic_write_json
-from snn_drtp.networks import load_spec
-from snn_drtp.rules import Rule
+from snn_drtp.rules import get_rule
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 100
 
 
-def _net(steps: int, event_driven: bool = True, time_chunk: int = 0):
+def _engine(steps: int, event_driven: bool = True, time_chunk: int = 0):
     config = TrainConfig(
         engine="spiking", network="fc1-1000", steps=steps, event_driven=event_driven, time_chunk=time_chunk, lr=1e-3
     )
-    return build_network(config, load_spec("fc1-1000")), config
+    return build_engine(config), config
 
 
 def train_batches(rule: str, steps: int, batches: int, event_driven: bool = True, time_chunk: int = 0) -> float:
     """Train ``batches`` minibatches of 100 MNIST digits with Adam; returns samples per second."""
     data, _ = load_dataset("mnist")
-    net, config = _net(steps, event_driven, time_chunk)
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr, fused=True)
+    engine, config = _engine(steps, event_driven, time_chunk)
+    opt = torch.optim.Adam(engine.params.trainable_tensors(), lr=config.lr, fused=True)
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     for b in range(batches):
         idx = slice(b * BATCH, (b + 1) * BATCH)
-        net.step(data.x[idx], data.targets(idx), Rule(rule), 0.0, gen)
+        engine.step(data.x[idx], data.targets(idx), get_rule(rule), 0.0, gen)
         opt.step()
     return batches * BATCH / (time.perf_counter() - t0)
 

@@ -1,12 +1,15 @@
-"""One place that turns a configuration and a network spec into a network of either engine."""
+"""From a configuration to an engine: the shared parameter set, then the engine that simulates it."""
 
 from __future__ import annotations
 
 from snn_drtp.config import SPIKING_FIELDS, TrainConfig
-from snn_drtp.networks import NetworkSpec
-from snn_drtp.rate.network import RateNetwork
-from snn_drtp.spiking.network import SpikingNetwork, SpikingOptions
+from snn_drtp.engine import Engine
+from snn_drtp.networks import NetworkSpec, load_spec
+from snn_drtp.params import Params
+from snn_drtp.rate.engine import RateEngine
+from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.neuron import LIFParams
+from snn_drtp.spiking.options import SpikingOptions
 
 
 def spiking_options(config: TrainConfig, spec: NetworkSpec) -> SpikingOptions:
@@ -15,8 +18,14 @@ def spiking_options(config: TrainConfig, spec: NetworkSpec) -> SpikingOptions:
     return SpikingOptions(**fields, neuron=LIFParams.from_dict({**spec.neuron, **config.neuron}))
 
 
-def build_network(config: TrainConfig, spec: NetworkSpec) -> RateNetwork:
-    """The rate network, or the spiking network with the same weights and B_k for the same seed."""
+def build_params(config: TrainConfig, spec: NetworkSpec | None = None) -> Params:
+    """W_k, b_k, B_k and F_k of ``config.network`` from ``config.seed``."""
+    return Params(spec or load_spec(config.network), seed=config.seed, zero_init=config.zero_init)
+
+
+def build_engine(config: TrainConfig, params: Params | None = None) -> Engine:
+    """The engine ``config.engine`` over ``params`` (built from the config when not given)."""
+    params = params if params is not None else build_params(config)
     if config.engine == "spiking":
-        return SpikingNetwork(spec, seed=config.seed, options=spiking_options(config, spec), zero_init=config.zero_init)
-    return RateNetwork(spec, seed=config.seed, zero_init=config.zero_init)
+        return SpikingEngine(params, spiking_options(config, params.spec))
+    return RateEngine(params)

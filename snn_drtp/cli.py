@@ -15,43 +15,54 @@ from collections.abc import Sequence
 from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
-from snn_drtp.rules import RULES
+from snn_drtp.rules import rule_names
 from snn_drtp.spiking.encoders import ENCODERS
 from snn_drtp.spiking.surrogate import SURROGATES
 
-NEURON_FLAGS = {"dt": float, "tau_mem": float, "tau_syn": float, "threshold": float, "reset": str, "refractory": int}
+NEURON_FLAGS = {
+    "dt": (float, "time step (s)"),
+    "tau_mem": (float, "membrane time constant (s)"),
+    "tau_syn": (float, "synaptic time constant (s); 0 = none"),
+    "threshold": (float, "firing threshold"),
+    "reset": (str, "reset after a spike: subtract or zero"),
+    "refractory": (int, "refractory period (steps)"),
+}
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig()
-    p = sub.add_parser("train", help="train one network; resumes if --out holds a stopped run")
-    p.add_argument("--engine", choices=ENGINES, default=d.engine)
+    p = sub.add_parser(
+        "train", help="train one network; resumes if --out holds a stopped run", formatter_class=FORMATTER
+    )
+    p.add_argument("--engine", choices=ENGINES, default=d.engine, help="rate (ANN) or spiking (LIF)")
     p.add_argument("--network", default=d.network, help="name in networks/ or path to a .toml spec")
-    p.add_argument("--rule", choices=RULES, default=d.rule)
-    p.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--lr", type=float, default=None, help="default: the paper's Table 3 rate")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--rule", choices=rule_names(), default=d.rule, help="learning rule of the hidden layers")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset, help="dataset")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
+    p.add_argument("--lr", type=float, default=None, help="learning rate; unset: Table 3 (rate), 5e-4 (spiking)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout on the input of every dense layer")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, B_k, order, dropout, encoding")
     p.add_argument("--zero-init", action="store_true", help="zero-initialise forward weights")
-    p.add_argument("--train-subset", type=int, default=None, help="use the first N training examples")
-    p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--data-dir", default=None, help="dataset cache (default $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
-    p.add_argument("--out", default=None, help="run folder (default runs/ENGINE-NETWORK-RULE-seedSEED)")
+    p.add_argument("--train-subset", type=int, default=None, help="use the first N training examples (unset: all)")
+    p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples (unset: all)")
+    p.add_argument("--angle-batch", type=int, default=d.angle_batch, help="examples for the alignment angle")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (unset: torch's default)")
+    p.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
+    p.add_argument("--out", default=None, help="run folder (unset: runs/<run name>)")
+    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
     g = p.add_argument_group("spiking engine")
-    g.add_argument("--steps", "-T", type=int, default=d.steps, help="time steps per presentation")
-    g.add_argument("--encoder", choices=ENCODERS, default=d.encoder)
-    g.add_argument("--surrogate", choices=sorted(SURROGATES), default=d.surrogate)
+    g.add_argument("--steps", "-T", type=int, default=d.steps, help="time steps per presentation of static input")
+    g.add_argument("--encoder", choices=ENCODERS, default=d.encoder, help="spike encoder of static input")
+    g.add_argument("--surrogate", choices=sorted(SURROGATES), default=d.surrogate, help="surrogate psi(v)")
     g.add_argument("--slope", type=float, default=d.slope, help="surrogate slope k")
     g.add_argument("--tau-pre", type=float, default=d.tau_pre, help="pre-synaptic trace time constant (s); 0 = spikes")
     g.add_argument("--time-chunk", type=int, default=d.time_chunk, help="steps simulated at once (0 = all T)")
     g.add_argument("--dense", action="store_true", help="dense products instead of event-driven ones")
-    for name, kind in NEURON_FLAGS.items():
-        g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help="overrides the spec's [neuron]")
-    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    for name, (kind, text) in NEURON_FLAGS.items():
+        g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{text}; unset: the spec's")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,30 +72,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = sub.add_parser("data", help="dataset management")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    f = data_sub.add_parser("fetch", help="fetch and verify an IDX dataset into the cache")
-    f.add_argument("name", choices=sorted(DATASETS))
-    f.add_argument("--data-dir", default=None)
+    f = data_sub.add_parser("fetch", help="fetch and verify an IDX dataset into the cache", formatter_class=FORMATTER)
+    f.add_argument("name", choices=sorted(DATASETS), help="dataset")
+    f.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
     f.add_argument("--source-dir", default=None, help="a folder that already holds the IDX files")
 
-    e = sub.add_parser("experiment", help="run (or resume) an experiment folder's grid and summarise it")
+    e = sub.add_parser(
+        "experiment", help="run (or resume) an experiment folder's grid and summarise it", formatter_class=FORMATTER
+    )
     e.add_argument("path", help="experiments/NAME or its experiment.toml")
     e.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     e.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    e.add_argument("--summarise", action="store_true", help="only rewrite the summary from the runs' metrics.json")
 
-    v = sub.add_parser("validate", help="spike versus rate: accuracy gap, update angles, gap against T")
+    v = sub.add_parser(
+        "validate", help="spike versus rate: accuracy gap, update angles, gap against T", formatter_class=FORMATTER
+    )
     v.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     v.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    v.add_argument("--out", default=None, help="report folder (default experiments/spiking-validation)")
+    v.add_argument("--out", default=None, help="report folder (unset: experiments/spiking-validation)")
 
-    demo = sub.add_parser("demo", help="the main job: spiking DRTP next to its rate reference on MNIST")
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--out", default="runs/demo")
+    demo = sub.add_parser(
+        "demo", help="the main job: spiking DRTP next to its rate reference on MNIST", formatter_class=FORMATTER
+    )
+    demo.add_argument("--epochs", type=int, default=3, help="epochs of each engine")
+    demo.add_argument("--out", default="runs/demo", help="output folder")
     demo.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids stalls on a shared machine)")
-    demo.add_argument("--data-dir", default=None)
+    demo.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
 
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
+    except KeyboardInterrupt:
+        again = " ".join(sys.argv[1:] if argv is None else argv)
+        print(
+            f"\nsnn-drtp: interrupted; every run folder keeps its last finished epoch. Resume with: snn-drtp {again}",
+            file=sys.stderr,
+        )
+        return 130
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
         print(f"snn-drtp: error: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             zero_init=args.zero_init,
             train_subset=args.train_subset,
             test_subset=args.test_subset,
+            angle_batch=args.angle_batch,
             steps=args.steps,
             encoder=args.encoder,
             surrogate=args.surrogate,
@@ -119,7 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             threads=args.threads,
             data_dir=args.data_dir,
         )
-        out = args.out or f"runs/{config.engine}-{config.network}-{config.rule}-seed{config.seed}"
+        out = args.out or f"runs/{config.validate().run_name()}"
         metrics = train(config, out, progress=not args.no_progress)
         last10 = metrics["last10_test_error"]
         if last10 is not None:
@@ -129,9 +155,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(fetch(args.name, args.data_dir, args.source_dir))
         return 0
     if args.command == "experiment":
-        from snn_drtp.experiments import run_experiment
+        from snn_drtp.experiments import run_experiment, summarise_existing
 
-        summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads)
+        if args.summarise:
+            summary = summarise_existing(args.path)
+        else:
+            summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads)
         for label, g in summary["groups"].items():
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
         return 0

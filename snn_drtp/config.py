@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.networks import load_spec
 from snn_drtp.paper import paper_learning_rate
-from snn_drtp.rules import RULES
+from snn_drtp.rules import get_rule, rule_names
 
 ENGINES = ("rate", "spiking")
-SPIKING_RULES = ("drtp", "dfa", "sdfa", "shallow", "bp")
 SPIKING_DEFAULT_LR = 5e-4
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
+"""Fields that only the spiking engine reads."""
 OPTIMIZERS = ("adam", "sgd")
+NOT_NUMBERS = ("threads", "data_dir", "epochs")
+"""Fields that do not change a run's numbers (``epochs``: a run may be extended)."""
 
 
 @dataclass(frozen=True)
@@ -22,10 +27,10 @@ class TrainConfig:
     """Everything that determines a training run's numbers (``threads`` and ``data_dir`` do not).
 
     ``lr=None`` takes the paper's Table 3 rate for (dataset, network, rule) in the rate engine and
-    ``SPIKING_DEFAULT_LR`` in the spiking one. The spiking fields (``steps`` = T, ``encoder``,
-    ``surrogate``, ``slope``, ``tau_pre``, ``time_chunk``) and ``neuron`` (overrides of the network
-    spec's ``[neuron]`` table) matter only to the spiking engine, where rule ``bp`` means
-    surrogate-gradient BPTT.
+    ``SPIKING_DEFAULT_LR`` in the spiking one. The spiking fields (``steps`` = T for static input,
+    ``encoder``, ``surrogate``, ``slope``, ``tau_pre``, ``time_chunk``, ``event_driven``) and
+    ``neuron`` (overrides of the network spec's ``[neuron]`` table) matter only to the spiking
+    engine, where rules with a backward sweep (bp, fa) run backpropagation through time.
     """
 
     network: str = "fc1-500"
@@ -54,9 +59,9 @@ class TrainConfig:
     data_dir: str | None = None
 
     def validate(self) -> TrainConfig:
-        """Check every field; return a copy with ``lr`` resolved from Table 3 when unset."""
+        """Check every field; return a copy with ``lr`` resolved when unset."""
         checks = [
-            (self.rule in RULES, f"rule {self.rule!r} is not one of {', '.join(RULES)}"),
+            (self.rule in rule_names(), f"rule {self.rule!r} is not one of {', '.join(rule_names())}"),
             (self.engine in ENGINES, f"engine {self.engine!r} is not one of {', '.join(ENGINES)}"),
             (self.dataset in DATASET_NAMES, f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)}"),
             (self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
@@ -66,9 +71,14 @@ class TrainConfig:
             (self.lr is None or self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
             (
-                self.engine != "spiking" or self.rule in SPIKING_RULES,
-                f"rule {self.rule!r} is not available in the spiking engine; choose one of {', '.join(SPIKING_RULES)}",
+                self.train_subset is None or self.train_subset >= 1,
+                f"train subset must be >= 1 examples (or unset for all), got {self.train_subset}",
             ),
+            (
+                self.test_subset is None or self.test_subset >= 1,
+                f"test subset must be >= 1 examples (or unset for all), got {self.test_subset}",
+            ),
+            (self.angle_batch >= 0, f"angle batch must be >= 0 examples (0 = no angles), got {self.angle_batch}"),
             (self.steps >= 1, f"steps (T) must be >= 1, got {self.steps}"),
         ]
         for ok, message in checks:
@@ -78,8 +88,11 @@ class TrainConfig:
             return self
         if self.engine == "spiking":
             return replace(self, lr=SPIKING_DEFAULT_LR)
+        rule = get_rule(self.rule)
+        if rule.paper_lr_of is None:
+            raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
         spec = load_spec(self.network)
-        return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, self.rule))
+        return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, rule.paper_lr_of))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,11 +106,27 @@ class TrainConfig:
         return cls(**data)
 
     def numbers_key(self) -> dict[str, Any]:
-        """The fields that change a run's numbers, apart from ``epochs`` (a run may be extended)."""
-        d = self.to_dict()
-        for key in ("threads", "data_dir", "epochs"):
+        """The fields that change a run's numbers, ``lr`` resolved (the spiking fields only for the
+        spiking engine)."""
+        d = self.validate().to_dict()
+        for key in NOT_NUMBERS:
             d.pop(key)
-        if self.engine == "rate":
+        if self.engine != "spiking":
             for key in SPIKING_FIELDS:
                 d.pop(key)
         return d
+
+    def identity(self) -> str:
+        """A short hash of the fields of :meth:`numbers_key` that differ from the defaults: the same
+        for every config that gives the same numbers, different otherwise."""
+        defaults = TrainConfig().to_dict()
+        differing = {k: v for k, v in self.numbers_key().items() if k == "lr" or v != defaults[k]}
+        blob = json.dumps(differing, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        """A readable prefix and :meth:`identity`: ``rate-fc1-500-drtp-seed0-1a2b3c4d``,
+        ``spiking-fc1-1000-drtp-T25-seed0-5e6f7a8b``."""
+        steps = f"-T{self.steps}" if self.engine == "spiking" else ""
+        network = Path(self.network).stem
+        return f"{self.engine}-{network}-{self.rule}{steps}-seed{self.seed}-{self.identity()}"

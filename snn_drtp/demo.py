@@ -9,6 +9,7 @@ from typing import Any
 from snn_drtp import plots
 from snn_drtp.config import TrainConfig
 from snn_drtp.data.datasets import load_dataset
+from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import record
 from snn_drtp.training import load_trained, train
 
@@ -47,12 +48,13 @@ def run_demo(
         out / "learning_curves.png",
         f"MNIST {DEMO['network']}, T = {DEMO['steps']}",
     )
-    net = load_trained(out / "spiking")
+    engine = load_trained(out / "spiking")
+    assert isinstance(engine, SpikingEngine)
     _, test = load_dataset("mnist", data_dir)
-    rec = record(net, test.x[:100], neurons=4)
+    rec = record(engine, test.x[:100], neurons=4)
     plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")
-    plots.membrane_traces(rec, out / "membrane.png", net.options.neuron.threshold, title="membrane potentials")
-    plots.rate_histograms(rec, [layer.weight for layer in net.layers], out / "rates_weights.png")
+    plots.membrane_traces(rec, out / "membrane.png", engine.options.neuron.threshold, title="membrane potentials")
+    plots.rate_histograms(rec, [layer.weight for layer in engine.params.layers], out / "rates_weights.png")
     print(table)
     for layer, a in rec.summary().items():
         print(f"{layer}: {a['mean_rate']:.3f} spikes/step on average, {100 * a['silent_fraction']:.0f} % silent")

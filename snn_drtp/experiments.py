@@ -7,18 +7,26 @@ Spec format (``experiments/NAME/experiment.toml``)::
     [base]                    # TrainConfig fields shared by every run
     network = "fc1-500"
     epochs = 100
-    [grid]                    # every combination becomes one run folder runs/RULE-seedSEED
+    [grid]                    # every combination is one run
     rule = ["drtp", "bp", "shallow"]
     seed = [0, 1]
+
+Each run's folder is ``runs/<engine>-<network>-<rule>[-T<steps>]-seed<seed>-<hash>``, the hash
+taken over the configuration fields that change its numbers (:meth:`TrainConfig.run_name`):
+configs that differ in anything that matters get their own runs, and configs that cannot differ
+(a rate run in a grid over the spiking engine's T) share one. Runs that differ only in their seed
+form a group, summarised as mean +- std.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
+import multiprocessing
+import signal
 import statistics
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -28,37 +36,58 @@ from snn_drtp.io import atomic_write_bytes, atomic_write_json
 from snn_drtp.paper import MNIST_RESULTS
 from snn_drtp.training import train
 
+LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
+
+
+def _spec_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path / "experiment.toml" if path.is_dir() else path
+
 
 def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]]:
-    """The spec and the list of configs its grid expands to."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "experiment.toml"
+    """The spec and the distinct configs its grid expands to."""
+    path = _spec_path(path)
     if not path.exists():
         raise FileNotFoundError(f"no experiment spec at {path}")
-    with path.open("rb") as handle:
-        spec = tomllib.load(handle)
+    try:
+        with path.open("rb") as handle:
+            spec = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
     base = TrainConfig.from_dict(spec.get("base", {}))
     grid = spec.get("grid", {})
-    keys = list(grid)
+    unknown = set(grid) - set(base.to_dict())
+    if unknown:
+        raise ValueError(f"{path}: [grid] has unknown config keys {sorted(unknown)}")
     configs: dict[str, TrainConfig] = {}
-    for values in itertools.product(*(grid[k] for k in keys)):
-        config = replace(base, **dict(zip(keys, values, strict=True)))
-        configs.setdefault(run_name(config), config)  # e.g. a rate run is the same for every T
+    for values in product(*grid.values()):
+        config = replace(base, **dict(zip(grid, values, strict=True))).validate()
+        configs.setdefault(config.run_name(), config)
     return spec, list(configs.values())
 
 
-def run_name(config: TrainConfig) -> str:
-    """runs/NETWORK-RULE-seedS (rate engine) or runs/spiking-NETWORK-RULE-T<steps>-seedS."""
-    if config.engine == "rate":
-        return f"{config.network}-{config.rule}-seed{config.seed}"
-    return f"{config.engine}-{config.network}-{config.rule}-T{config.steps}-seed{config.seed}"
+def _group_key(config: TrainConfig) -> str:
+    key = config.numbers_key()
+    key.pop("seed")
+    return json.dumps(key, sort_keys=True, default=str)
 
 
-def group_label(config: TrainConfig) -> str:
-    """Runs that differ only in their seed share a label."""
-    engine = config.engine if config.engine == "rate" else f"{config.engine} T={config.steps}"
-    return f"{engine} {config.network} {config.rule}"
+def group_labels(configs: list[TrainConfig]) -> list[str]:
+    """One label per config; runs that differ only in their seed share it. The label names the
+    engine (and T), network and rule, then every other field that varies across the experiment."""
+    keys = [config.numbers_key() for config in configs]
+    fields = sorted({f for key in keys for f in key} - set(LABEL_FIELDS))
+    varying = [f for f in fields if len({json.dumps(key.get(f), default=str) for key in keys if f in key}) > 1]
+    labels = []
+    for config, key in zip(configs, keys, strict=True):
+        engine = config.engine if config.engine != "spiking" else f"spiking T={config.steps}"
+        extra = "".join(f" {f}={key[f]}" for f in varying if f in key)
+        labels.append(f"{engine} {config.network} {config.rule}{extra}")
+    return labels
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
@@ -68,16 +97,29 @@ def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
 
 def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1) -> dict[str, Any]:
     """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each),
-    resuming any that stopped part-way; write ``summary.json``, ``summary.md`` and plots."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
+    resuming any that stopped part-way; write ``summary.json``, ``summary.md`` and plots. On Ctrl-C
+    the workers stop at once; every run keeps its last finished epoch, and the same call resumes."""
+    folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
-    tasks = [(replace(c, threads=threads), str(folder / "runs" / run_name(c))) for c in configs]
+    tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
     if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_run_one, tasks))
+        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint) as pool:
+            results = pool.map(_run_one, tasks, chunksize=1)
     else:
         results = [_run_one(t) for t in tasks]
+    return summarise_experiment(folder, spec, configs, results)
+
+
+def summarise_existing(path: str | Path) -> dict[str, Any]:
+    """Rewrite the summary from the run folders' ``metrics.json``, training nothing."""
+    folder = _spec_path(path).parent
+    spec, configs = load_experiment(path)
+    results = []
+    for config in configs:
+        metrics = folder / "runs" / config.run_name() / "metrics.json"
+        if not metrics.exists():
+            raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
+        results.append(json.loads(metrics.read_text()))
     return summarise_experiment(folder, spec, configs, results)
 
 
@@ -85,17 +127,17 @@ def summarise_experiment(
     folder: Path, spec: dict[str, Any], configs: list[TrainConfig], results: list[dict[str, Any]]
 ) -> dict[str, Any]:
     groups: dict[str, list[tuple[TrainConfig, dict[str, Any]]]] = {}
-    for config, metrics in zip(configs, results, strict=True):
-        groups.setdefault(group_label(config), []).append((config, metrics))
+    for label, config, metrics in zip(group_labels(configs), configs, results, strict=True):
+        groups.setdefault(label, []).append((config, metrics))
     summary: dict[str, Any] = {"name": spec.get("name", folder.name), "groups": {}}
     lines = [
         f"# {summary['name']}",
         "",
         spec.get("description", "").strip(),
         "",
-        "| engine | network | rule | lr | seeds | epochs | last-10 test error (%) | final test error (%) | "
-        "per seed (final) | paper (%) | s/epoch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| runs | lr | seeds | epochs | last-10 test error (%) | final test error (%) | per seed (final) | paper (%) "
+        "| s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, members in groups.items():
         first = members[0][0]
@@ -107,13 +149,13 @@ def summarise_experiment(
         if first.engine == "rate" and first.dataset == "mnist":
             paper = MNIST_RESULTS.get(first.network, {}).get(first.rule)
         secs = statistics.median(s for _, m in members for s in m["seconds"])
-        lr = first.validate().lr
         summary["groups"][label] = {
             "engine": first.engine,
             "network": first.network,
             "rule": first.rule,
             "steps": first.steps if first.engine == "spiking" else None,
-            "lr": lr,
+            "lr": first.lr,
+            "runs": [c.run_name() for c, _ in members],
             "seeds": [c.seed for c, _ in members],
             "epochs": [len(m["epoch"]) for _, m in members],
             "last10_test_error": values,
@@ -125,19 +167,19 @@ def summarise_experiment(
             "median_seconds_per_epoch": secs,
         }
         paper_txt = f"{paper[0]:.2f} +- {paper[1]:.2f}" if paper else "-"
-        engine = first.engine if first.engine == "rate" else f"spiking T={first.steps}"
         lines.append(
-            f"| {engine} | {first.network} | {first.rule} | {lr:g} | {len(values)} | {len(members[0][1]['epoch'])} | "
+            f"| {label} | {first.lr:g} | {len(values)} | {len(members[0][1]['epoch'])} | "
             f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
             f"{paper_txt} | {secs:.1f} |"
         )
     atomic_write_json(folder / "summary.json", summary)
     atomic_write_bytes(folder / "summary.md", ("\n".join(lines) + "\n").encode())
-    curves = {f"{group_label(c)} s{c.seed}": m for c, m in zip(configs, results, strict=True)}
+    curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])
     plots.alignment_angles(
         {k: v for k, v in curves.items() if v["angle_to_bp"]},
         folder / "angles.png",
-        f"{summary['name']}: alignment with BP",
+        f"{summary['name']}: alignment with the exact gradient",
+        "BP (rate) or BPTT (spiking)",
     )
     return summary

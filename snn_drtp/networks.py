@@ -11,7 +11,9 @@ A spec lists the layers after the input; the last one is the output layer::
     kind = "dense"; units = 10; activation = "sigmoid"
 
 Convolutional layers: ``kind = "conv"``, ``channels``, ``kernel``, ``stride``, ``padding``,
-``pool`` (max-pool size, 1 = none), ``trainable`` (false = fixed random kernels).
+``pool`` (max-pool size, 1 = none), ``trainable`` (false = fixed random kernels). Hidden
+activations: tanh, sigmoid, linear, or lif (the LIF rate curve of the spec's ``[neuron]`` table in
+the rate engine); the output layer is sigmoid (binary cross-entropy) or linear (mean squared error).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
+OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,11 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
         layers.append(layer)
     if not layers or layers[-1].kind != "dense":
         raise ValueError(f"{origin}: the last layer must be a dense output layer")
+    if layers[-1].activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"{origin}: output layer activation {layers[-1].activation!r} has no loss here; use 'sigmoid' "
+            "(binary cross-entropy) or 'linear' (mean squared error)"
+        )
     return NetworkSpec(
         name=str(data["name"]),
         input_shape=tuple(int(s) for s in data["input_shape"]),
@@ -106,5 +114,9 @@ def load_spec(name_or_path: str | Path) -> NetworkSpec:
             f"no network spec {name_or_path!r}: looked for {path}; "
             f"known networks: {', '.join(available_networks()) or 'none'}"
         )
-    with path.open("rb") as handle:
-        return parse_spec(tomllib.load(handle), str(path))
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    return parse_spec(data, str(path))

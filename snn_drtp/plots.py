@@ -37,8 +37,9 @@ def learning_curves(runs: dict[str, dict[str, Any]], path: str | Path, title: st
     plt.close(fig)
 
 
-def alignment_angles(runs: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """Angle between each rule's modulatory signal delta z_k and BP's, per hidden layer and epoch."""
+def alignment_angles(runs: dict[str, dict[str, Any]], path: str | Path, title: str = "", exact: str = "BP") -> None:
+    """Angle between each rule's learning signal and the exact gradient's (``exact``: BP in the
+    rate engine, BPTT in the spiking one), per hidden layer and epoch."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (label, m) in enumerate(runs.items()):
         for j, (layer, values) in enumerate(sorted(m.get("angle_to_bp", {}).items())):
@@ -46,7 +47,7 @@ def alignment_angles(runs: dict[str, dict[str, Any]], path: str | Path, title: s
     ax.axhline(90, color="grey", lw=0.8)
     ax.set_ylim(0, 100)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("angle to BP's signal; BPTT's if spiking (deg)")
+    ax.set_ylabel(f"angle to {exact} (deg)")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

@@ -14,22 +14,21 @@ One call (``snn-drtp validate``) runs, or resumes, two experiments and reports
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from snn_drtp import plots
-from snn_drtp.build import build_network
+from snn_drtp.build import build_engine
 from snn_drtp.data.datasets import load_dataset
-from snn_drtp.experiments import load_experiment, run_experiment, run_name
+from snn_drtp.experiments import load_experiment, run_experiment
 from snn_drtp.io import atomic_write_bytes, atomic_write_json
-from snn_drtp.networks import NetworkSpec, load_spec
-from snn_drtp.rate.network import RateNetwork
-from snn_drtp.rules import Rule, angle_degrees
+from snn_drtp.metrics import angle_degrees
+from snn_drtp.rate.engine import RateEngine
+from snn_drtp.rules import get_rule
+from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import record
-from snn_drtp.spiking.network import SpikingNetwork
 from snn_drtp.training import load_trained, summed_over_batches
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
@@ -38,33 +37,26 @@ SWEEP = EXPERIMENTS / "spiking-T-sweep"
 REPORT = EXPERIMENTS / "spiking-validation"
 
 
-def _rate_twin(net: SpikingNetwork, activation: str) -> RateNetwork:
-    """A rate network with the spiking network's weights and B_k, hidden units ``activation``."""
-    layers = tuple(
-        dataclasses.replace(layer, activation=activation) if k < len(net.spec.layers) - 1 else layer
-        for k, layer in enumerate(net.spec.layers)
-    )
-    neuron = dataclasses.asdict(net.options.neuron)
-    spec = NetworkSpec(net.spec.name, net.spec.input_shape, layers, net.spec.lr_key, neuron)
-    twin = RateNetwork(spec)
-    twin.load_state_dict(net.state_dict())
-    return twin
+def _rate_update(twin: RateEngine, x: torch.Tensor, y_star: torch.Tensor) -> list[torch.Tensor]:
+    """dJ/dW_k of the hidden layers of a rate DRTP step (written into, then read from, ``.grad``)."""
+    twin.step(x, y_star, get_rule("drtp"))
+    return [layer.params.weight.grad.clone() for layer in twin.hidden]
 
 
-def _rate_update(twin: RateNetwork, x: torch.Tensor, y_star: torch.Tensor) -> list[torch.Tensor]:
-    twin.step(x, y_star, Rule("drtp"))
-    return [layer.weight.grad.clone() for layer in twin.hidden]
-
-
-def update_angles(net: SpikingNetwork, x: torch.Tensor, y_star: torch.Tensor) -> dict[str, dict[str, float]]:
+def update_angles(engine: SpikingEngine, x: torch.Tensor, y_star: torch.Tensor) -> dict[str, dict[str, float]]:
     """Per hidden layer: angles (degrees) between the spiking DRTP update and the rate DRTP
-    updates (tanh, LIF rate curve) and the BPTT gradient, same weights and batch."""
-    tanh, lif = _rate_twin(net, "tanh"), _rate_twin(net, "lif")
-    spiking = summed_over_batches(lambda a, b: net.modulatory_signals(a, b, Rule("drtp")), x, y_star, 100)
+    updates (tanh units; units on the LIF rate curve) and the BPTT gradient, all over the same
+    parameter set and batch (pixel intensities for the rate engines, their spikes for the spiking
+    one, example i encoded from its own seed), summed over sub-batches of 100 examples."""
+    tanh = RateEngine(engine.params, hidden_activation="tanh")
+    lif = RateEngine(engine.params, hidden_activation="lif", neuron=engine.options.neuron)
+    n, sub = x.shape[0], SpikingEngine.signal_batch
+    drtp, bptt = get_rule("drtp"), get_rule("bp")
+    spiking = summed_over_batches(lambda i, ids: engine.learning_signals(x[i], y_star[i], drtp, ids), n, sub)
     others = {
-        "rate_tanh": summed_over_batches(lambda a, b: _rate_update(tanh, a, b), x, y_star, 100),
-        "rate_lif": summed_over_batches(lambda a, b: _rate_update(lif, a, b), x, y_star, 100),
-        "bptt": summed_over_batches(lambda a, b: net.modulatory_signals(a, b, Rule("bp")), x, y_star, 100),
+        "rate_tanh": summed_over_batches(lambda i, ids: _rate_update(tanh, x[i], y_star[i]), n, sub),
+        "rate_lif": summed_over_batches(lambda i, ids: _rate_update(lif, x[i], y_star[i]), n, sub),
+        "bptt": summed_over_batches(lambda i, ids: engine.learning_signals(x[i], y_star[i], bptt, ids), n, sub),
     }
     return {
         f"layer{k}": {name: angle_degrees(ours, ref[k - 1]) for name, ref in others.items()}
@@ -72,13 +64,13 @@ def update_angles(net: SpikingNetwork, x: torch.Tensor, y_star: torch.Tensor) ->
     }
 
 
-def _spiking_run(folder: Path, seed: int = 0) -> tuple[SpikingNetwork, Path]:
-    """The untrained spiking network of an experiment's run and that run's folder."""
+def _spiking_run(folder: Path, seed: int = 0) -> tuple[SpikingEngine, Path]:
+    """The untrained spiking engine of an experiment's run and that run's folder."""
     _, configs = load_experiment(folder)
     config = next(c for c in configs if c.engine == "spiking" and c.seed == seed)
-    net = build_network(config.validate(), load_spec(config.network))
-    assert isinstance(net, SpikingNetwork)
-    return net, folder / "runs" / run_name(config)
+    engine = build_engine(config)
+    assert isinstance(engine, SpikingEngine)
+    return engine, folder / "runs" / config.run_name()
 
 
 def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_angle: int = 1000) -> dict[str, Any]:
@@ -90,20 +82,20 @@ def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_
     torch.set_num_threads(threads)
     train, test = load_dataset("mnist")
     x, y_star = train.x[:n_angle], train.targets(slice(0, n_angle))
-    net, run_dir = _spiking_run(VERSUS)
-    angles = {"initial": update_angles(net, x, y_star)}
-    net = load_trained(run_dir)
-    assert isinstance(net, SpikingNetwork)
-    angles["trained"] = update_angles(net, x, y_star)
+    engine, run_dir = _spiking_run(VERSUS)
+    angles = {"initial": update_angles(engine, x, y_star)}
+    engine = load_trained(run_dir)
+    assert isinstance(engine, SpikingEngine)
+    angles["trained"] = update_angles(engine, x, y_star)
 
-    rec = record(net, test.x[:100], neurons=4)
-    threshold = net.options.neuron.threshold
+    rec = record(engine, test.x[:100], neurons=4)
+    threshold = engine.options.neuron.threshold
     out.mkdir(parents=True, exist_ok=True)
     plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")
     plots.membrane_traces(rec, out / "membrane.png", threshold, title="membrane potentials (pre-reset)")
     plots.rate_histograms(
         rec,
-        [layer.weight for layer in net.layers],
+        [layer.weight for layer in engine.params.layers],
         out / "rates_weights.png",
         title="firing rates on 100 test digits; trained weights",
     )

@@ -16,10 +16,11 @@ def tiny_spec(
     n_in: int = 5,
     n_out: int = 2,
     output: str = "sigmoid",
+    neuron: dict | None = None,
 ) -> NetworkSpec:
     layers = [{"kind": "dense", "units": w, "activation": a} for w, a in zip(widths, activations, strict=True)]
     layers.append({"kind": "dense", "units": n_out, "activation": output})
-    return parse_spec({"name": "tiny", "input_shape": [1, 1, n_in], "layers": layers})
+    return parse_spec({"name": "tiny", "input_shape": [1, 1, n_in], "layers": layers, "neuron": neuron or {}})
 
 
 @pytest.fixture

@@ -23,8 +23,10 @@ def test_round_trip_plain_and_gzip(tmp_path):
 def test_truncated_file_names_the_problem(tmp_path):
     raw = idx_bytes(np.zeros((10, 28, 28), dtype=np.uint8))
     (tmp_path / "images").write_bytes(raw[:-100])
-    with pytest.raises(IDXFormatError, match=r"truncated.*shape \(10, 28, 28\).*fetch it again"):
+    with pytest.raises(IDXFormatError, match=r"truncated.*shape \(10, 28, 28\).*delete .*images and obtain it again"):
         read_idx(tmp_path / "images")
+    with pytest.raises(IDXFormatError, match=r"truncated.*; delete it and run `snn-drtp data fetch mnist`"):
+        read_idx(tmp_path / "images", "delete it and run `snn-drtp data fetch mnist`")
 
 
 def test_trailing_bytes_and_bad_magic_and_short_header():

@@ -11,26 +11,44 @@ import numpy as np
 import torch
 
 from snn_drtp.data.download import DATASETS as IDX_DATASETS
-from snn_drtp.data.download import fetch
+from snn_drtp.data.download import fetch, fetch_command
 from snn_drtp.data.idx import read_idx
+from snn_drtp.spiking.inputs import SpikeTrain
 
 Task = Literal["classification", "regression"]
+Layout = Literal["static", "time_first"]
 
 
 @dataclass
 class TensorData:
-    """One split: inputs ``x`` [N, C, H, W] float32 and targets ``y`` ([N] int64 labels, or
-    [N, C] float32 regression targets)."""
+    """One split: inputs ``x`` and targets ``y`` ([N] int64 labels, or [N, C] float32 regression
+    targets). ``layout`` declares what the inputs are: ``"static"``, x [N, C, H, W] float32, which a
+    spiking engine encodes into spikes; or ``"time_first"``, x [N, T, ...] spikes or event frames
+    per example, whose batches are handed out time-first as a :class:`SpikeTrain` [T, B, ...]."""
 
     x: torch.Tensor
     y: torch.Tensor
     n_outputs: int
     task: Task = "classification"
+    layout: Layout = "static"
     _one_hot: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"{self.x.shape[0]} inputs but {self.y.shape[0]} targets")
+        if self.layout not in ("static", "time_first"):
+            raise ValueError(f"layout must be 'static' or 'time_first', got {self.layout!r}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one example's input at one time step."""
+        return tuple(self.x.shape[2:] if self.layout == "time_first" else self.x.shape[1:])
+
+    def inputs(self, index: torch.Tensor | slice) -> torch.Tensor | SpikeTrain:
+        """A batch's inputs: static [B, ...], or a time-first :class:`SpikeTrain` [T, B, ...]."""
+        if self.layout == "time_first":
+            return SpikeTrain(self.x[index].transpose(0, 1))
+        return self.x[index]
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -39,7 +57,7 @@ class TensorData:
         """The first ``n`` examples (all when ``n`` is None)."""
         if n is None or n >= len(self):
             return self
-        return TensorData(self.x[:n], self.y[:n], self.n_outputs, self.task)
+        return TensorData(self.x[:n], self.y[:n], self.n_outputs, self.task, self.layout)
 
     def targets(self, index: torch.Tensor | slice) -> torch.Tensor:
         """The target vectors y* of a batch: one-hot labels, or the regression targets."""
@@ -53,10 +71,11 @@ class TensorData:
 def load_idx_dataset(name: str, cache_dir: str | Path | None = None) -> tuple[TensorData, TensorData]:
     """MNIST or Fashion-MNIST as (train, test): pixels scaled to [0, 1], shape [N, 1, 28, 28]."""
     root = fetch(name, cache_dir, quiet=True)
+    fix = f"delete it and run `{fetch_command(name, cache_dir)}`"
     splits = []
     for prefix in ("train", "t10k"):
-        images = read_idx(root / f"{prefix}-images-idx3-ubyte")
-        labels = read_idx(root / f"{prefix}-labels-idx1-ubyte")
+        images = read_idx(root / f"{prefix}-images-idx3-ubyte", fix)
+        labels = read_idx(root / f"{prefix}-labels-idx1-ubyte", fix)
         x = torch.from_numpy(images).to(torch.float32).div_(255.0).unsqueeze(1)
         splits.append(TensorData(x, torch.from_numpy(labels.astype(np.int64)), 10))
     return splits[0], splits[1]

@@ -92,14 +92,20 @@ def md5_of(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def verify(name: str, data: bytes, expected: str, origin: str) -> bytes:
-    """Return ``data`` if its MD5 is ``expected``; raise :class:`ChecksumError` naming the fix."""
+def fetch_command(dataset: str, cache_dir: str | Path | None) -> str:
+    """The command that fetches ``dataset`` into ``cache_dir`` (the default cache when None)."""
+    folder = f" --data-dir {cache_dir}" if cache_dir is not None else ""
+    return f"snn-drtp data fetch {dataset}{folder}"
+
+
+def verify(name: str, data: bytes, expected: str, origin: str, fix: str = "") -> bytes:
+    """Return ``data`` if its MD5 is ``expected``; raise :class:`ChecksumError` naming the file, both
+    checksums and ``fix``."""
     got = md5_of(data)
     if got != expected:
         raise ChecksumError(
             f"{origin}: checksum mismatch for {name}: md5 {got}, expected {expected}. "
-            "The file is corrupt or a different version; delete it and run "
-            "`snn-drtp data fetch` again."
+            f"The file is corrupt or a different version{'; ' + fix if fix else ''}."
         )
     return data
 
@@ -168,6 +174,11 @@ def fetch(
     """
     if name not in DATASETS:
         raise KeyError(f"unknown IDX dataset {name!r}; choose one of {sorted(DATASETS)}")
+    if source_dir is not None and not Path(source_dir).is_dir():
+        raise FileNotFoundError(
+            f"source folder {source_dir} does not exist (or is not a folder); pass the folder that holds the "
+            f"IDX files of {name} ({', '.join(DATASETS[name].md5)}, plain or .gz)"
+        )
     spec = DATASETS[name]
     target = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = target / name
@@ -175,7 +186,8 @@ def fetch(
     for fname, md5 in spec.md5.items():
         cached = target / fname
         if cached.exists():
-            verify(fname, cached.read_bytes(), md5, str(cached))
+            fix = f"delete it and run `{fetch_command(name, cache_dir)}`"
+            verify(fname, cached.read_bytes(), md5, str(cached), fix)
         else:
             missing.append(fname)
     if not missing:

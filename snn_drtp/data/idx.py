@@ -26,9 +26,10 @@ class IDXFormatError(ValueError):
     """An IDX file is truncated, corrupt or of the wrong kind."""
 
 
-def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Decode IDX bytes into an array of shape ``sizes``; validate magic, dimensions and length."""
-    fix = f"delete {source} and fetch it again (`snn-drtp data fetch NAME`)"
+def parse_idx(raw: bytes, source: str = "<bytes>", fix: str | None = None) -> np.ndarray:
+    """Decode IDX bytes into an array of shape ``sizes``; validate magic, dimensions and length.
+    ``fix`` says how to repair the file (default: delete it and obtain it again)."""
+    fix = fix or f"delete {source} and obtain it again"
     if len(raw) < 4:
         raise IDXFormatError(f"{source}: {len(raw)} bytes is too short for an IDX header; {fix}")
     if raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
@@ -54,13 +55,15 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (plain or ``.gz``) into a native-endian NumPy array."""
+def read_idx(path: str | Path, fix: str | None = None) -> np.ndarray:
+    """Read an IDX file (plain or ``.gz``) into a native-endian NumPy array; errors end with
+    ``fix``, how to repair the file."""
     path = Path(path)
+    fix = fix or f"delete {path} and obtain it again"
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise IDXFormatError(f"{path}: corrupt gzip stream ({exc}); delete it and fetch again") from exc
-    return parse_idx(raw, str(path))
+            raise IDXFormatError(f"{path}: corrupt gzip stream ({exc}); {fix}") from exc
+    return parse_idx(raw, str(path), fix)

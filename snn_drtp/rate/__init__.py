@@ -1,5 +1,5 @@
 """The rate-coded (ANN) DRTP reference engine."""
 
-from snn_drtp.rate.network import RateNetwork, StepResult
+from snn_drtp.rate.engine import RateEngine
 
-__all__ = ["RateNetwork", "StepResult"]
+__all__ = ["RateEngine"]

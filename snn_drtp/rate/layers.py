@@ -1,24 +1,23 @@
 """Rate-coded (ANN) layers that compute their own local updates, with no autograd graph.
 
 Each layer maps its input y_{k-1} to z_k = W_k y_{k-1} + b_k and y_k = f_k(z_k) (a convolution,
-then optional max-pooling, for ``ConvLayer``). Given a modulatory signal delta z_k it writes
+then optional max-pooling, for :class:`RateConv`). Given a modulatory signal delta z_k it writes
 
     dJ/dW_k = delta z_k^T y_{k-1}        dJ/db_k = sum_n delta z_k
 
-into ``.grad`` so that any torch optimizer applies it, and it can pass a signal to its input,
-delta y_{k-1} = delta z_k M, with M = W_k (BP) or a fixed random matrix of W_k's shape (FA).
+into ``.grad`` of the shared :class:`~snn_drtp.params.LayerParams` so that any torch optimizer
+applies it, and it can send a signal to its input, delta y_{k-1} = delta z_k M, with M = W_k (BP)
+or a fixed random matrix of W_k's shape (FA).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from snn_drtp.networks import LayerSpec
+from snn_drtp.params import LayerParams
 
 
 @dataclass(frozen=True)
@@ -51,28 +50,37 @@ class SoftLIF:
         return self.threshold * gate / (self.tau_steps * log_term.square() * u * (u + self.threshold))
 
 
-def activate(z: torch.Tensor, name: str, soft_lif: SoftLIF | None = None) -> torch.Tensor:
-    """y = f(z) for f in {tanh, sigmoid, linear, lif}."""
-    if name == "lif" and soft_lif is not None:
-        return soft_lif(z)
-    if name == "tanh":
-        return torch.tanh(z)
-    if name == "sigmoid":
-        return torch.sigmoid(z)
-    return z
+@dataclass(frozen=True)
+class Activation:
+    """f and f' of a layer: tanh, sigmoid, linear, or lif (the :class:`SoftLIF` rate curve)."""
 
+    name: str
+    soft_lif: SoftLIF | None = None
 
-def derivative(cache: LayerCache, name: str, soft_lif: SoftLIF | None = None) -> torch.Tensor:
-    """f'(z), written with y = f(z) where it can be: tanh 1 - y^2, sigmoid y (1 - y), linear 1;
-    lif from z."""
-    y = cache.y
-    if name == "lif" and soft_lif is not None:
-        return soft_lif.derivative(cache.z)
-    if name == "tanh":
-        return 1 - y * y
-    if name == "sigmoid":
-        return y * (1 - y)
-    return torch.ones_like(y)
+    def __post_init__(self) -> None:
+        if self.name == "lif" and self.soft_lif is None:
+            raise ValueError("activation 'lif' needs the neuron's rate curve (SoftLIF): none was given")
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        if self.name == "lif":
+            return self.soft_lif(z)
+        if self.name == "tanh":
+            return torch.tanh(z)
+        if self.name == "sigmoid":
+            return torch.sigmoid(z)
+        return z
+
+    def derivative(self, cache: LayerCache) -> torch.Tensor:
+        """f'(z), written with y = f(z) where it can be: tanh 1 - y^2, sigmoid y (1 - y), linear 1;
+        lif from z."""
+        y = cache.y
+        if self.name == "lif":
+            return self.soft_lif.derivative(cache.z)
+        if self.name == "tanh":
+            return 1 - y * y
+        if self.name == "sigmoid":
+            return y * (1 - y)
+        return torch.ones_like(y)
 
 
 @dataclass
@@ -88,14 +96,7 @@ class LayerCache:
     pool_indices: torch.Tensor | None = None
 
 
-def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator, zero: bool) -> torch.Tensor:
-    """PyTorch's default Linear/Conv init, uniform in +-1/sqrt(fan_in) (or zeros)."""
-    if zero:
-        return torch.zeros(shape)
-    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
-
-
-def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Inverted dropout: x * m / (1 - p), m ~ Bernoulli(1 - p), from ``generator``."""
     if p <= 0.0 or generator is None:
         return x, None
@@ -103,43 +104,22 @@ def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tu
     return x * keep, keep
 
 
-class DenseLayer(nn.Module):
+class RateDense:
     """Fully connected layer; dropout (rate ``p``) acts on its input during training."""
 
-    def __init__(
-        self,
-        n_in: int,
-        spec: LayerSpec,
-        generator: torch.Generator,
-        zero_init: bool = False,
-        soft_lif: SoftLIF | None = None,
-    ):
-        super().__init__()
-        self.spec = spec
-        self.activation = spec.activation
-        self.soft_lif = soft_lif
-        bound = 1.0 / math.sqrt(n_in)
-        self.weight = nn.Parameter(_uniform((spec.units, n_in), bound, generator, zero_init))
-        self.bias = nn.Parameter(_uniform((spec.units,), bound, generator, zero_init))
-        self.trainable = spec.trainable
+    def __init__(self, params: LayerParams, activation: Activation):
+        self.params = params
+        self.activation = activation
 
-    @property
-    def n_signal(self) -> int:
-        """N_k: the number of units that receive a third factor."""
-        return self.spec.units
-
-    def forward_cached(
+    def forward(
         self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, LayerCache]:
         in_shape = x.shape
         x = x.reshape(x.shape[0], -1)
-        x, keep = _dropout(x, p, generator)
-        z = torch.addmm(self.bias, x, self.weight.t())
-        y = activate(z, self.activation, self.soft_lif)
+        x, keep = dropout(x, p, generator)
+        z = torch.addmm(self.params.bias, x, self.params.weight.t())
+        y = self.activation(z)
         return y, LayerCache(x, keep, in_shape, z, y)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_cached(x)[0]
 
     def signal_at_activation(self, cache: LayerCache, delta_out: torch.Tensor) -> torch.Tensor:
         """delta y_k from the signal at the layer's output (identity: no pooling)."""
@@ -147,16 +127,17 @@ class DenseLayer(nn.Module):
 
     def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
         """delta z_k = delta y_k * f'(z_k)."""
-        return delta_y * derivative(cache, self.activation, self.soft_lif)
+        return delta_y.reshape(cache.y.shape) * self.activation.derivative(cache)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """.grad of W_k <- delta z_k^T y_{k-1}; of b_k <- sum over the batch of delta z_k
         (overwrites, reusing the gradient buffers)."""
-        if self.weight.grad is None:
-            self.weight.grad = torch.empty_like(self.weight)
-            self.bias.grad = torch.empty_like(self.bias)
-        torch.mm(delta_z.t(), cache.x, out=self.weight.grad)
-        torch.sum(delta_z, 0, out=self.bias.grad)
+        weight, bias = self.params.weight, self.params.bias
+        if weight.grad is None or bias.grad is None:
+            weight.grad = torch.empty_like(weight)
+            bias.grad = torch.empty_like(bias)
+        torch.mm(delta_z.t(), cache.x, out=weight.grad)
+        torch.sum(delta_z, 0, out=bias.grad)
 
     def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         """delta y_{k-1} = (delta z_k M) * dropout mask, shaped like the layer's input."""
@@ -166,61 +147,44 @@ class DenseLayer(nn.Module):
         return delta.reshape(cache.in_shape)
 
 
-class ConvLayer(nn.Module):
+class RateConv:
     """Convolution, activation, then max-pooling; the third factor acts before pooling."""
 
-    def __init__(self, in_shape: tuple[int, ...], spec: LayerSpec, generator: torch.Generator, zero_init: bool = False):
-        super().__init__()
-        self.spec = spec
-        self.activation = spec.activation
-        c_in, h, w = in_shape
-        fan_in = c_in * spec.kernel * spec.kernel
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (spec.channels, c_in, spec.kernel, spec.kernel)
-        self.weight = nn.Parameter(_uniform(shape, bound, generator, zero_init))
-        self.bias = nn.Parameter(_uniform((spec.channels,), bound, generator, zero_init))
-        self.trainable = spec.trainable
-        ho = (h + 2 * spec.padding - spec.kernel) // spec.stride + 1
-        wo = (w + 2 * spec.padding - spec.kernel) // spec.stride + 1
-        self.act_shape = (spec.channels, ho, wo)
-        self.out_shape = (spec.channels, ho // spec.pool, wo // spec.pool)
+    def __init__(self, params: LayerParams, activation: Activation):
+        self.params = params
+        self.activation = activation
+        self.spec = params.spec
 
-    @property
-    def n_signal(self) -> int:
-        return math.prod(self.act_shape)
-
-    def forward_cached(
+    def forward(
         self, x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, LayerCache]:
-        z = F.conv2d(x, self.weight, self.bias, self.spec.stride, self.spec.padding)
-        y = activate(z, self.activation)
+        z = F.conv2d(x, self.params.weight, self.params.bias, self.spec.stride, self.spec.padding)
+        y = self.activation(z)
         out, idx = y, None
         if self.spec.pool > 1:
             out, idx = F.max_pool2d(y, self.spec.pool, return_indices=True)
         return out, LayerCache(x, None, x.shape, z, y, idx)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_cached(x)[0]
-
     def signal_at_activation(self, cache: LayerCache, delta_out: torch.Tensor) -> torch.Tensor:
         """delta y_k before pooling: each pooled signal goes back to its window's maximum."""
         if cache.pool_indices is None:
             return delta_out.reshape(cache.y.shape)
-        pooled = delta_out.reshape(cache.y.shape[0], *self.out_shape)
+        pooled = delta_out.reshape(cache.y.shape[0], *self.params.geometry.out_shape)
         return F.max_unpool2d(pooled, cache.pool_indices, self.spec.pool, output_size=cache.y.shape[-2:])
 
     def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
-        return delta_y.reshape(cache.y.shape) * derivative(cache, self.activation)
+        return delta_y.reshape(cache.y.shape) * self.activation.derivative(cache)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """Correlation of delta z_k with the input: the convolutional form of delta z^T y_{k-1}."""
-        self.weight.grad = torch.nn.grad.conv2d_weight(
-            cache.x, self.weight.shape, delta_z, self.spec.stride, self.spec.padding
+        self.params.weight.grad = torch.nn.grad.conv2d_weight(
+            cache.x, self.params.weight.shape, delta_z, self.spec.stride, self.spec.padding
         )
-        self.bias.grad = delta_z.sum((0, 2, 3))
+        self.params.bias.grad = delta_z.sum((0, 2, 3))
 
     def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         return torch.nn.grad.conv2d_input(cache.in_shape, matrix, delta_z, self.spec.stride, self.spec.padding)
 
 
-Layer = DenseLayer | ConvLayer
+RATE_LAYERS: dict[str, type[RateDense] | type[RateConv]] = {"dense": RateDense, "conv": RateConv}
+RateLayer = RateDense | RateConv

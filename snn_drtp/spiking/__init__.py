@@ -1,7 +1,21 @@
-"""The spiking engine: LIF dynamics, encoders, surrogate derivatives, the three-factor network and
-the BPTT baseline."""
+"""The spiking engine: LIF dynamics, spike input and encoders, surrogate derivatives, layers that own
+their three-factor updates, and backpropagation through time for backward-sweep rules."""
 
-from snn_drtp.spiking.network import SpikingNetwork, SpikingOptions
-from snn_drtp.spiking.neuron import LIF, LIFParams, LIFState, lif_scan, lif_step
+from snn_drtp.spiking.engine import SpikingEngine
+from snn_drtp.spiking.inputs import EncodedInput, SpikeInput, SpikeTrain
+from snn_drtp.spiking.neuron import LIF, LIFOutput, LIFParams, LIFState, lif_scan, lif_step
+from snn_drtp.spiking.options import SpikingOptions
 
-__all__ = ["LIF", "LIFParams", "LIFState", "SpikingNetwork", "SpikingOptions", "lif_scan", "lif_step"]
+__all__ = [
+    "LIF",
+    "EncodedInput",
+    "LIFOutput",
+    "LIFParams",
+    "LIFState",
+    "SpikeInput",
+    "SpikeTrain",
+    "SpikingEngine",
+    "SpikingOptions",
+    "lif_scan",
+    "lif_step",
+]

@@ -1,71 +1,130 @@
-"""Surrogate-gradient backpropagation through time (BPTT): the baseline the three-factor rule is
-compared with. The conventional formulation: one step at a time through all layers, the graph
-kept over the whole window, then J.backward(). The loss is J = sum (y_hat - y*)^2 / (2 N C) with
-y_hat = output spike count / T, so the output layer's error dJ/dy_hat = (y_hat - y*) / (N C) is
-the one the three-factor rule uses."""
+"""Backpropagation through time (BPTT) for rules whose third factor comes from the layer above
+(BP: surrogate-gradient BPTT, the baseline the three-factor rule is compared with; FA: the same
+sweep through fixed random matrices).
+
+The conventional formulation: one step at a time through all layers, the graph kept over the
+whole presentation, then J.backward() with J = |y_hat - y*|^2 / (2 N C), y_hat = output spike
+count / T, so the output layer's error dJ/dy_hat = (y_hat - y*) / (N C) is the three-factor
+rule's. Spikes are a Heaviside step forward and the surrogate psi(v) backward. What a layer's input
+spikes receive from its current I_k(t) = W_k s_{k-1}(t) + b_k is the rule's third factor: the
+rule sends dJ/dI_k(t) down through W_k (BP, exactly autograd's product) or F_k (FA).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 
-from snn_drtp.rate.network import StepResult
-from snn_drtp.spiking.encoders import encode
-from snn_drtp.spiking.network import EVAL_SEED, SpikingNetwork, decide, dropout_masks
+from snn_drtp.engine import StepResult
+from snn_drtp.rules import LayerView, Rule
+from snn_drtp.spiking.inputs import SpikeInput
 from snn_drtp.spiking.neuron import LIFState, lif_step
+from snn_drtp.spiking.readout import decide, squared_error
 from snn_drtp.spiking.surrogate import SpikeFunction
+
+if TYPE_CHECKING:
+    from snn_drtp.spiking.engine import SpikingEngine
+
+SpikeFn = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+class _Current(torch.autograd.Function):
+    """I = s W^T + b. Backward: dJ/dW = g^T s, dJ/db = sum_n g, and dJ/ds = ``send_down(g)``, the
+    rule's third factor for the layer below."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: Callable
+    ) -> torch.Tensor:
+        ctx.save_for_backward(s)
+        ctx.send_down = send_down
+        return F.linear(s, weight, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (s,) = ctx.saved_tensors
+        return (
+            ctx.send_down(grad) if ctx.needs_input_grad[0] else None,
+            grad.t() @ s if ctx.needs_input_grad[1] else None,
+            grad.sum(0) if ctx.needs_input_grad[2] else None,
+            None,
+        )
 
 
 def _surrogate_spike(v: torch.Tensor, threshold: float, slope: float, surrogate: str) -> torch.Tensor:
     return SpikeFunction.apply(v, threshold, slope, surrogate)
 
 
-def bptt_step(
-    net: SpikingNetwork,
-    x: torch.Tensor,
+def backward_through_time(
+    engine: SpikingEngine,
+    inputs: SpikeInput,
     y_star: torch.Tensor,
-    dropout: float = 0.0,
-    generator: torch.Generator | None = None,
+    rule: Rule,
+    p: float,
+    gen: torch.Generator,
     write_grads: bool = True,
     keep_signals: bool = False,
+    spike_fn: SpikeFn | None = None,
 ) -> StepResult:
-    """Present the batch exactly as :meth:`SpikingNetwork.step` does (same encoder draws and
-    dropout masks from the same generator), backpropagate through time, write ``.grad``."""
-    opt = net.options
-    T, batch = opt.steps, x.shape[0]
-    p = dropout if generator is not None else 0.0
-    gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-    masks = dropout_masks(net, batch, p, gen)
-    spike_fn = partial(_surrogate_spike, slope=opt.slope, surrogate=opt.surrogate)
-    params = [t for layer in net.layers for t in (layer.weight, layer.bias)]
+    """Present the batch as the three-factor step does (same dropout masks and encoder draws from
+    ``gen``), backpropagate J through time, and write the gradients into ``.grad`` of the trainable
+    parameters (which are left otherwise untouched: the graph is built on detached copies).
+
+    ``spike_fn(v, theta)`` replaces the surrogate spike function (tests use a smooth one whose
+    exact derivative finite differences can check)."""
+    from snn_drtp.spiking.engine import dropout_masks
+
+    opt, params = engine.options, engine.params
+    T, batch, K = inputs.steps, inputs.batch, len(engine.layers)
+    masks = dropout_masks(engine.layers, batch, p, gen)
+    spike = spike_fn or partial(_surrogate_spike, slope=opt.slope, surrogate=opt.surrogate)
+    leaves = [
+        (layer.weight.detach().requires_grad_(layer.trainable), layer.bias.detach().requires_grad_(layer.trainable))
+        for layer in params.layers
+    ]
+
+    def send_down(k: int, grad: torch.Tensor) -> torch.Tensor:
+        """dJ/ds_{k-1}(t) from dJ/dI_k(t): the rule's third factor for hidden layer k - 1."""
+        view = LayerView(
+            k=k - 1,
+            y_star=y_star,
+            B=params.feedback(k - 1),
+            delta_above=grad,
+            W_above=leaves[k - 1][0].detach(),
+            F_above=params.fa(k),
+            carry=lambda d, M: d @ M,
+        )
+        return rule.third_factor(view)
+
     with torch.enable_grad():
-        for t in params:
-            t.requires_grad_(True)
-        states = [LIFState.zeros((batch, layer.spec.units), opt.neuron) for layer in net.layers]
-        counts = torch.zeros(batch, net.spec.n_outputs)
+        dtype = leaves[0][0].dtype
+        states = [LIFState.zeros((batch, layer.units), opt.neuron, dtype) for layer in engine.layers]
+        counts = torch.zeros(batch, params.spec.n_outputs, dtype=dtype)
         v_sum = torch.zeros_like(counts)
-        for t0 in range(0, T, opt.chunk):
-            n = min(opt.chunk, T - t0)
-            window = encode(opt.encoder, x.reshape(batch, -1), T, gen, start=t0, count=n)
-            for t in range(n):
-                s = window[t]
-                for k, layer in enumerate(net.layers):
-                    if masks[k] is not None:
-                        s = s * masks[k]
-                    current = torch.nn.functional.linear(s, layer.weight, layer.bias)
-                    s, v, states[k] = lif_step(current, states[k], opt.neuron, spike_fn)
+        for _, window in inputs.windows(opt.time_chunk):
+            for t in range(window.shape[0]):
+                s = window[t].reshape(batch, -1)
+                for k, (weight, bias) in enumerate(leaves, start=1):
+                    if masks[k - 1] is not None:
+                        s = s * masks[k - 1]
+                    current = _Current.apply(s, weight, bias, partial(send_down, k))
+                    out, states[k - 1] = lif_step(current, states[k - 1], opt.neuron, spike)
+                    s = out.spikes
                 counts = counts + s
-                v_sum += v.detach()
+                v_sum += out.v.detach()
         y_hat = counts / T
-        loss = 0.5 * torch.nn.functional.mse_loss(y_hat, y_star)
-        trainable = [t for layer in net.layers if layer.trainable for t in (layer.weight, layer.bias)]
-        grads = torch.autograd.grad(loss, trainable)
+        loss = squared_error(y_hat, y_star)
+        trainable = [(k, t) for k, pair in enumerate(leaves, start=1) for t in pair if t.requires_grad]
+        grads = torch.autograd.grad(loss, [t for _, t in trainable])
     if write_grads:
-        for t, g in zip(trainable, grads, strict=True):
-            t.grad = g
-    hidden = {id(layer.weight) for layer in net.hidden}
-    signals = [g for t, g in zip(trainable, grads, strict=True) if id(t) in hidden] if keep_signals else []
-    y_hat = y_hat.detach()
-    bce = float(torch.nn.functional.binary_cross_entropy(y_hat.clamp(1e-4, 1 - 1e-4), y_star))
-    return StepResult(y_hat, bce, signals, decide(counts.detach(), v_sum, T))
+        for (k, leaf), g in zip(trainable, grads, strict=True):
+            layer = params.layer(k)
+            target = layer.weight if leaf is leaves[k - 1][0] else layer.bias
+            target.grad = g
+    weight_grads = {k: g for (k, leaf), g in zip(trainable, grads, strict=True) if leaf is leaves[k - 1][0]}
+    signals = [weight_grads[k] for k in range(1, K) if k in weight_grads] if keep_signals else []
+    return StepResult(y_hat.detach(), float(loss.detach()), signals, decide(counts.detach(), v_sum, T))

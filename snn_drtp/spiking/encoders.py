@@ -1,9 +1,12 @@
 """Spike encoders for static data; each returns a time-first tensor [T, *x.shape] of 0/1 spikes
-and draws any randomness from the generator it is given."""
+and draws any randomness from the generator it is given. ``snn_drtp.spiking.inputs`` applies them
+window by window."""
 
 from __future__ import annotations
 
 import torch
+
+ENCODERS = ("rate", "latency")
 
 
 def rate(x: torch.Tensor, steps: int, generator: torch.Generator | None = None, gain: float = 1.0) -> torch.Tensor:
@@ -32,24 +35,3 @@ def delta(x: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     (x[-1] = 0). Off-changes are not signalled (use -x for them)."""
     previous = torch.cat([torch.zeros_like(x[:1]), x[:-1]])
     return ((x - previous) >= threshold).to(x.dtype)
-
-
-ENCODERS = ("rate", "latency")
-
-
-def encode(
-    name: str,
-    x: torch.Tensor,
-    steps: int,
-    generator: torch.Generator | None = None,
-    start: int = 0,
-    count: int | None = None,
-) -> torch.Tensor:
-    """Steps [start, start + count) of the named encoding of a static batch x: [count, *x.shape].
-    Consecutive windows of the rate code draw consecutive numbers from ``generator``."""
-    count = steps - start if count is None else count
-    if name == "rate":
-        return rate(x, count, generator)
-    if name == "latency":
-        return latency(x, steps, start=start, count=count)
-    raise ValueError(f"unknown encoder {name!r} for static data; choose one of {', '.join(ENCODERS)}")

@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from snn_drtp.rules import Rule
-from snn_drtp.spiking.network import SpikingNetwork
+from snn_drtp.spiking.engine import SpikingEngine
 
 
 @dataclass
@@ -56,12 +55,12 @@ class Recording:
         return out
 
 
-def record(net: SpikingNetwork, x: torch.Tensor, neurons: int | list[int] = 5, seed: int = 0) -> Recording:
-    """Present ``x`` once (input encoded with ``seed``, no learning) and record every layer, with
-    the membrane potentials of ``neurons`` (the first n, or a list of indices)."""
+def record(
+    engine: SpikingEngine, x: torch.Tensor, neurons: int | list[int] = 5, example_ids: torch.Tensor | None = None
+) -> Recording:
+    """Present ``x`` once, no learning, and record every layer, with the membrane potentials of
+    ``neurons`` (the first n, or a list of indices). Static input is encoded as in evaluation:
+    example i from its own seed (``example_ids``, default 0 ... N-1)."""
     rec = Recording(neurons=neurons)
-    y_star = torch.zeros(x.shape[0], net.spec.n_outputs)
-    net.step(
-        x, y_star, Rule("shallow"), 0.0, torch.Generator().manual_seed(seed), write_grads=False, monitor=rec.collect
-    )
+    engine.simulate(x, example_ids, monitor=rec.collect)
     return rec

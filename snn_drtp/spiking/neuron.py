@@ -1,4 +1,5 @@
-"""Leaky integrate-and-fire (LIF) dynamics, batched, time-first.
+"""Leaky integrate-and-fire (LIF) dynamics, batched, time-first: an immutable state, a functional
+step and scan, and a module on top.
 
 For a drive I(t) held constant over a step of length dt, the membrane equation
 tau_mem dv/dt = -v + I integrates exactly to
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -36,12 +37,20 @@ class LIFParams:
     refractory: int = 0
 
     def __post_init__(self) -> None:
-        if self.dt <= 0 or self.tau_mem <= 0:
-            raise ValueError(f"dt and tau_mem must be > 0, got dt={self.dt}, tau_mem={self.tau_mem}")
-        if self.tau_syn < 0 or self.refractory < 0 or self.threshold <= 0:
-            raise ValueError("tau_syn and refractory must be >= 0 and threshold > 0")
-        if self.reset not in ("subtract", "zero"):
-            raise ValueError(f"reset must be 'subtract' or 'zero', got {self.reset!r}")
+        checks = [
+            (self.dt > 0, f"dt must be > 0 s, got {self.dt}"),
+            (self.tau_mem > 0, f"tau_mem must be > 0 s, got {self.tau_mem}"),
+            (self.tau_syn >= 0, f"tau_syn must be >= 0 s (0 = no synaptic current), got {self.tau_syn}"),
+            (self.threshold > 0, f"threshold must be > 0, got {self.threshold}"),
+            (
+                isinstance(self.refractory, int) and self.refractory >= 0,
+                f"refractory must be a whole number of steps >= 0, got {self.refractory!r}",
+            ),
+            (self.reset in ("subtract", "zero"), f"reset must be 'subtract' or 'zero', got {self.reset!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"neuron parameters: {message}")
 
     @property
     def alpha(self) -> float:
@@ -60,9 +69,8 @@ class LIFParams:
         return cls(**data)
 
 
-@dataclass
-class LIFState:
-    """Membrane potential v, synaptic current i (tau_syn > 0) and refractory countdown."""
+class LIFState(NamedTuple):
+    """Membrane potential v, synaptic current i (tau_syn > 0) and refractory countdown (steps)."""
 
     v: torch.Tensor
     i: torch.Tensor | None = None
@@ -77,6 +85,17 @@ class LIFState:
         )
 
 
+class LIFOutput(NamedTuple):
+    """What a step (or a scan, with a leading time axis) emits: spikes s, the membrane potential v
+    before the reset, and ``integrating``, 1 where the neuron integrated its input and 0 where it
+    was refractory (None without refractoriness). A refractory neuron's v is held at 0 whatever its
+    input, so its derivative with respect to the input, and the spiking rule's post factor, is 0."""
+
+    spikes: torch.Tensor
+    v: torch.Tensor
+    integrating: torch.Tensor | None = None
+
+
 def heaviside(v: torch.Tensor, threshold: float) -> torch.Tensor:
     """s = H(v - theta)."""
     return (v >= threshold).to(v.dtype)
@@ -87,11 +106,11 @@ def lif_step(
     state: LIFState,
     params: LIFParams,
     spike_fn: Callable[[torch.Tensor, float], torch.Tensor] = heaviside,
-) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """One step: input x[t] -> (spikes s[t], membrane v[t] before reset, new state).
+) -> tuple[LIFOutput, LIFState]:
+    """One step: input x[t] and state -> (spikes s[t], v[t] before reset, integrating), new state.
 
-    ``spike_fn`` makes the spikes; BPTT passes a Heaviside with a surrogate gradient, so the
-    same dynamics serve the three-factor rule and backpropagation through time.
+    ``spike_fn`` makes the spikes; BPTT passes a Heaviside with a surrogate gradient, so the same
+    dynamics serve the three-factor rule and backpropagation through time.
     """
     drive = x
     i = None
@@ -100,28 +119,34 @@ def lif_step(
         drive = i
     v = params.alpha * state.v + (1.0 - params.alpha) * drive
     ref = state.refractory
+    integrating = None
     if ref is not None:
-        v = torch.where(ref > 0, torch.zeros_like(v), v)
+        integrating = (ref == 0).to(v.dtype)
+        v = v * integrating
     spikes = spike_fn(v, params.threshold)
     v_after = v - spikes * params.threshold if params.reset == "subtract" else v * (1.0 - spikes)
     if ref is not None:
         ref = torch.where(spikes > 0, torch.full_like(ref, params.refractory), (ref - 1).clamp_(min=0))
-    return spikes, v, LIFState(v_after, i, ref)
+    return LIFOutput(spikes, v, integrating), LIFState(v_after, i, ref)
 
 
-def lif_scan(x: torch.Tensor, state: LIFState, params: LIFParams) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """Run :func:`lif_step` over the first (time) axis of x [T, B, N]: returns spikes and pre-reset
-    membrane potentials, both [T, B, N], and the final state (to continue with the next window)."""
+def lif_scan(x: torch.Tensor, state: LIFState, params: LIFParams) -> tuple[LIFOutput, LIFState]:
+    """:func:`lif_step` over the first (time) axis of x [T, B, ...]: the outputs stacked over time,
+    [T, B, ...] each, and the final state (to continue with the next window)."""
     spikes = torch.empty_like(x)
     v = torch.empty_like(x)
+    integrating = torch.empty_like(x) if state.refractory is not None else None
     for t in range(x.shape[0]):
-        spikes[t], v[t], state = lif_step(x[t], state, params)
-    return spikes, v, state
+        out, state = lif_step(x[t], state, params)
+        spikes[t], v[t] = out.spikes, out.v
+        if integrating is not None:
+            integrating[t] = out.integrating
+    return LIFOutput(spikes, v, integrating), state
 
 
 class LIF(nn.Module):
-    """Module wrapper: ``LIF(params)(x)`` for x [T, B, N] returns the spikes [T, B, N]; the last
-    window's membrane potentials and final state stay readable as ``.v`` and ``.state``."""
+    """Module wrapper: ``LIF(params)(x)`` for x [T, B, ...] returns the spikes [T, B, ...]; the
+    last call's membrane potentials and final state stay readable as ``.v`` and ``.state``."""
 
     def __init__(self, params: LIFParams | None = None):
         super().__init__()
@@ -132,5 +157,6 @@ class LIF(nn.Module):
     def forward(self, x: torch.Tensor, state: LIFState | None = None) -> torch.Tensor:
         if state is None:
             state = LIFState.zeros(tuple(x.shape[1:]), self.params, x.dtype)
-        spikes, self.v, self.state = lif_scan(x, state, self.params)
-        return spikes
+        out, self.state = lif_scan(x, state, self.params)
+        self.v = out.v
+        return out.spikes

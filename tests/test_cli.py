@@ -1,0 +1,68 @@
+"""The command line: a thin layer over the API, with defaults shown and errors that name the fix."""
+
+import json
+
+import pytest
+
+from snn_drtp.cli import main
+
+
+def test_cli_train_and_clear_errors(tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "--network",
+            "synth-regression",
+            "--dataset",
+            "synth-regression",
+            "--rule",
+            "dfa",
+            "--epochs",
+            "2",
+            "--train-subset",
+            "300",
+            "--test-subset",
+            "100",
+            "--zero-init",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "reg"),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((tmp_path / "reg" / "metrics.json").read_text())
+    assert metrics["test_loss"][1] < metrics["test_loss"][0]
+    assert main(["train", "--network", "no-such-net", "--epochs", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "no network spec 'no-such-net'" in capsys.readouterr().err
+    assert main(["train", "--train-subset", "0", "--out", str(tmp_path / "y")]) == 2
+    assert "train subset must be >= 1 examples" in capsys.readouterr().err
+
+
+def test_train_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: fc1-500)", "(default: drtp)", "(default: 60)", "(default: 25)", "(default: fast_sigmoid)"):
+        assert shown in text, shown
+    assert "drtp-ternary" in text
+
+
+def test_fetch_with_a_missing_source_folder_says_so(tmp_path, capsys):
+    assert main(["data", "fetch", "mnist", "--data-dir", str(tmp_path), "--source-dir", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert f"source folder {tmp_path / 'nope'} does not exist" in err and "train-images-idx3-ubyte" in err
+
+
+def test_network_spec_that_is_not_toml_names_the_file(tmp_path, capsys):
+    spec = tmp_path / "broken.toml"
+    spec.write_text('name = "broken"\n[[layers]\nunits = 3\n')
+    assert main(["train", "--network", str(spec), "--out", str(tmp_path / "z")]) == 2
+    assert f"{spec}: not valid TOML" in capsys.readouterr().err
+
+
+def test_bad_neuron_value_is_shown(tmp_path, capsys):
+    args = ["train", "--engine", "spiking", "--dataset", "synth-classification", "--network", "synth-classification"]
+    assert main([*args, "--threshold", "-1", "--train-subset", "10", "--out", str(tmp_path / "n")]) == 2
+    assert "threshold must be > 0, got -1.0" in capsys.readouterr().err
+    assert main([*args, "--slope", "0", "--train-subset", "10", "--out", str(tmp_path / "s")]) == 2
+    assert "surrogate slope must be > 0, got 0.0" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""Experiment grids: one run per configuration that matters, groups over seeds, summaries."""
+
+import json
+
+import pytest
+
+from snn_drtp.experiments import group_labels, load_experiment, run_experiment, summarise_existing
+
+
+def write_spec(folder, text: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "experiment.toml").write_text(text)
+    return folder
+
+
+BASE = """
+name = "tiny"
+[base]
+network = "synth-classification"
+dataset = "synth-classification"
+epochs = 1
+batch_size = 50
+train_subset = 200
+test_subset = 100
+angle_batch = 50
+"""
+
+
+def test_a_grid_over_lr_and_dropout_gives_one_run_per_combination(tmp_path):
+    spec = write_spec(tmp_path / "e", BASE + "[grid]\nlr = [1e-3, 2e-3]\ndropout = [0.0, 0.1]\nseed = [0, 1]\n")
+    _, configs = load_experiment(spec)
+    assert len(configs) == 8 and len({c.run_name() for c in configs}) == 8
+    labels = group_labels(configs)
+    assert len(set(labels)) == 4
+    assert "rate synth-classification drtp dropout=0.1 lr=0.002" in labels
+
+
+def test_a_rate_run_is_shared_by_every_step_count_of_a_spiking_grid(tmp_path):
+    spec = write_spec(tmp_path / "e", BASE + '[grid]\nengine = ["spiking", "rate"]\nsteps = [5, 10]\n')
+    _, configs = load_experiment(spec)
+    assert sorted(c.run_name().rsplit("-", 1)[0] for c in configs) == [
+        "rate-synth-classification-drtp-seed0",
+        "spiking-synth-classification-drtp-T10-seed0",
+        "spiking-synth-classification-drtp-T5-seed0",
+    ]
+
+
+def test_experiment_runs_resumes_and_summarises(tmp_path):
+    spec = write_spec(tmp_path / "e", BASE + "[grid]\nlr = [1e-3, 5e-3]\n")
+    summary = run_experiment(spec, jobs=1)
+    assert len(summary["groups"]) == 2
+    assert {g["lr"] for g in summary["groups"].values()} == {1e-3, 5e-3}
+    for g in summary["groups"].values():
+        metrics = json.loads((spec / "runs" / g["runs"][0] / "metrics.json").read_text())
+        assert g["final_test_error"] == [metrics["test_error"][-1]]
+    (spec / "summary.md").unlink()
+    again = summarise_existing(spec)
+    assert again == json.loads((spec / "summary.json").read_text())
+    assert "lr=0.005" in (spec / "summary.md").read_text()
+
+
+def test_experiment_spec_errors_name_the_file(tmp_path):
+    bad = write_spec(tmp_path / "bad", 'name = "x"\n[base\nnetwork = 1\n')
+    with pytest.raises(ValueError, match=r"experiment.toml: not valid TOML"):
+        load_experiment(bad)
+    unknown = write_spec(tmp_path / "unknown", BASE + "[grid]\nlearning_rate = [1e-3]\n")
+    with pytest.raises(ValueError, match=r"\[grid\] has unknown config keys \['learning_rate'\]"):
+        load_experiment(unknown)
+    missing = write_spec(tmp_path / "missing", BASE + "[grid]\nlr = [1e-3]\n")
+    with pytest.raises(FileNotFoundError, match="run `snn-drtp experiment"):
+        summarise_existing(missing)
