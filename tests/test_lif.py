@@ -168,12 +168,14 @@ def test_per_example_seeds_make_an_example_independent_of_its_batch():
 def test_latency_code_closed_form_and_across_windows():
     """One spike at t = round(tau ln(x / (x - theta))) for x > theta (tau = 5, theta = 0.01), none
     otherwise; the same spikes whatever the windows."""
-    x = torch.tensor([[0.0, 0.005, 0.02, 0.2, 0.6, 1.0]])
+    firing = (0.0100001, 0.0105, 0.011, 0.012, 0.015, 0.02, 0.2, 1.0)
+    x = torch.tensor([[0.0, 0.005, *firing]])
     T = 30
-    times = [None, None] + [round(5 * math.log(v / (v - 0.01))) for v in (0.02, 0.2, 0.6, 1.0)]
+    times = [None, None] + [round(5 * math.log(v / (v - 0.01))) for v in firing]
+    assert times[2] > T and 10 < times[4] < T
     for chunk in (0, 4, 7):
         s = _cat_windows(EncodedInput(x, "latency", T), chunk)
-        assert s.shape == (T, 1, 6)
+        assert s.shape == (T, 1, 10)
         for j, t in enumerate(times):
             assert spike_steps(s[:, 0, j]) == ([] if t is None else [min(t, T - 1) + 1]), (chunk, j)
     assert torch.equal(latency(x, T, start=5, count=10), latency(x, T)[5:15])

@@ -131,16 +131,31 @@ def test_dropout_masks_hold_for_the_presentation_and_scale_by_one_over_keep():
         assert_matches(param.grad, e)
 
 
-def test_latency_input_across_windows_equals_its_spike_train():
-    x = torch.rand(5, 1, 1, 5, generator=torch.Generator().manual_seed(3))
-    whole = engine_for(steps=16, time_chunk=0, encoder="latency", gain=6.0)
-    whole.step(x, labels(5), get_rule("drtp"))
-    reference = [p.grad.clone() for p in whole.params.parameters()]
-    spikes = torch.cat([w for _, w in EncodedInput(x, "latency", 16).windows(0)])
-    chunked = engine_for(steps=16, time_chunk=5, encoder="latency", gain=6.0)
-    check_against_reference(chunked, spikes, labels(5), "drtp")
-    for param, r in zip(chunked.params.parameters(), reference, strict=True):
-        torch.testing.assert_close(param.grad, r, rtol=1e-5, atol=1e-8)
+def test_latency_input_across_windows_equals_the_written_out_rule():
+    """Static input through the latency encoder in windows of 5 steps: one spike at
+    t = min(round(tau ln(x / (x - theta))), T - 1) (tau = 5, theta = 0.01), written out here; intensities
+    just above theta fire late, in the later windows."""
+    T = 16
+    x = 0.01 + 0.01 * torch.rand(5, 1, 1, 5, generator=torch.Generator().manual_seed(3))
+    times = torch.clamp(torch.round(5 * torch.log(x / (x - 0.01))), max=T - 1)
+    spikes = (torch.arange(T).view(T, 1, 1, 1, 1) == times.unsqueeze(0)).float()
+    assert int((times >= 5).sum()) > 5
+    engine = engine_for(steps=T, time_chunk=5, encoder="latency", gain=6.0)
+    res = engine.step(x, labels(5), get_rule("drtp"))
+    expected, counts = reference_update(
+        [(layer.weight, layer.bias) for layer in engine.params.layers],
+        spikes,
+        labels(5),
+        hidden_factor("drtp", engine.params.feedback(1)),
+        DT,
+        TAU,
+        THETA,
+        SLOPE,
+    )
+    assert 0 < counts.sum() < counts.numel() * T
+    torch.testing.assert_close(res.output.double(), counts / T)
+    for param, e in zip(engine.params.parameters(), expected, strict=True):
+        assert_matches(param.grad, e)
 
 
 def test_event_driven_products_run_on_wide_sparse_layers_and_equal_the_reference(monkeypatch):
