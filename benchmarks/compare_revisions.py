@@ -67,6 +67,7 @@ print(json.dumps(metrics["seconds"][0]))
 
 def unpack(revision: str, into: Path) -> Path:
     """The tree of ``revision`` (snn_drtp/ and networks/) under ``into``."""
+    into.mkdir(parents=True)
     archive = into / "tree.tar"
     with archive.open("wb") as handle:
         subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, check=True, stdout=handle)
