@@ -114,6 +114,7 @@ class SpikingEngine:
             return backward_through_time(self, inputs, y_star, rule, p, gen, write_grads, keep_signals)
         return self._present(inputs, y_star, rule, p, gen, write_grads, keep_signals)
 
+    @torch.no_grad()
     def simulate(self, x: Any, example_ids: torch.Tensor | None = None, monitor: Monitor | None = None) -> StepResult:
         """Present a batch without learning. Static input is encoded per example from seed EVAL_SEED +
         id (ids 0 ... N-1 when not given), so an example's output does not depend on its batch.
@@ -162,10 +163,11 @@ class SpikingEngine:
                 elif timing is Timing.OUTPUT and k in wanted:
                     waiting.append((k, window))
                 s = layer.spikes(window)
-            error = readout.running_error(window.out.spikes, t0, y_star) if waiting else None
-            readout.add(window.out)
+            output = window
+            error = readout.running_error(output.out.spikes, t0, y_star) if waiting else None
+            readout.add(output.out)
             if learn:
-                self.layers[-1].eligibility(runs[-1], window)
+                self.layers[-1].eligibility(runs[-1], output)
             for k, hidden_window in waiting:
                 m = rule.third_factor(self._view(k, y_star, error=error))
                 self.layers[k - 1].accumulate(runs[k - 1], hidden_window, m)

@@ -5,14 +5,14 @@ population and accumulates its own three-factor update
 
 with pre_k(t) = x_{k-1}(t) the layer's input spikes or their trace x(t) = gamma x(t-1) + s(t)
 (gamma = exp(-dt / tau_pre); raw spikes when tau_pre = 0). A convolutional layer is one more class
-with the same four methods (``start``, ``present``, ``accumulate``, ``eligibility``), its third
-factor covering the convolution's output before pooling.
+implementing :class:`SpikingLayer` (``start``, ``present``, ``accumulate``, ...), its third
+factor covering the convolution's output before pooling, registered in :data:`SPIKING_LAYERS`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 
@@ -165,5 +165,28 @@ class DenseLIF:
         run.grad_b = (delta * run.eligibility_b).sum(0)
 
 
-SPIKING_LAYERS: dict[str, type[DenseLIF]] = {"dense": DenseLIF}
-SpikingLayer = DenseLIF
+class SpikingLayer(Protocol):
+    """What the engine asks of a layer, whatever its connectivity."""
+
+    params: LayerParams
+
+    @property
+    def n_inputs(self) -> int: ...
+
+    def start(
+        self, batch: int, steps: int, mask: torch.Tensor | None, learn: bool, output: bool = False
+    ) -> LayerRun: ...
+
+    def present(self, s: torch.Tensor, run: LayerRun) -> LayerWindow: ...
+
+    def spikes(self, window: LayerWindow) -> torch.Tensor: ...
+
+    def accumulate(self, run: LayerRun, window: LayerWindow, m: torch.Tensor) -> None: ...
+
+    def eligibility(self, run: LayerRun, window: LayerWindow) -> None: ...
+
+    def apply_error(self, run: LayerRun, delta: torch.Tensor) -> None: ...
+
+
+SPIKING_LAYERS: dict[str, type[SpikingLayer]] = {"dense": DenseLIF}
+"""The spiking layer class of each layer kind of a network spec."""
