@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=10, help="batches per speed measurement")
+    parser.add_argument("--batches", type=int, default=30, help="batches per speed measurement")
     parser.add_argument("--mem-batches", type=int, default=3)
     parser.add_argument("--out", default=str(RESULTS / "spiking_step"))
     args = parser.parse_args()
@@ -96,7 +96,9 @@ def main() -> None:
         for steps in (25, 400)
     }
     print(json.dumps(memory))
-    command = f"python benchmarks/spiking_step.py --threads {args.threads} --repeats {args.repeats}"
+    command = (
+        f"python benchmarks/spiking_step.py --threads {args.threads} --repeats {args.repeats} --batches {args.batches}"
+    )
     report = {
         "command": command,
         "torch": torch.__version__,
