@@ -32,6 +32,7 @@ from snn_drtp.params import Params
 from snn_drtp.rules import LayerView, Rule, Timing
 from snn_drtp.spiking.inputs import EncodedInput, SpikeInput
 from snn_drtp.spiking.layers import SPIKING_LAYERS, SpikingLayer
+from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.readout import SpikeCountReadout, squared_error
 
@@ -51,7 +52,8 @@ def dropout_masks(layers: list[SpikingLayer], batch: int, p: float, gen: torch.G
 
 
 class SpikingEngine:
-    """A LIF network over a :class:`Params`, simulated with :class:`SpikingOptions`."""
+    """A LIF network over a :class:`Params`, simulated with :class:`SpikingOptions` (default: the
+    options' defaults with the neurons of the network spec's ``[neuron]`` table)."""
 
     name: ClassVar[str] = "spiking"
     numbers_version: ClassVar[int] = 2
@@ -60,7 +62,7 @@ class SpikingEngine:
 
     def __init__(self, params: Params, options: SpikingOptions | None = None):
         self.params = params
-        self.options = options or SpikingOptions()
+        self.options = options or SpikingOptions(neuron=LIFParams.from_dict(params.spec.neuron))
         unknown = {layer.spec.kind for layer in params.layers} - set(SPIKING_LAYERS)
         if unknown:
             raise ValueError(

@@ -56,7 +56,7 @@ class Recording:
 
 
 def record(
-    engine: SpikingEngine, x: torch.Tensor, neurons: int | list[int] = 5, example_ids: torch.Tensor | None = None
+    engine: SpikingEngine, x: Any, neurons: int | list[int] = 5, example_ids: torch.Tensor | None = None
 ) -> Recording:
     """Present ``x`` once, no learning, and record every layer, with the membrane potentials of
     ``neurons`` (the first n, or a list of indices). Static input is encoded as in evaluation:
