@@ -74,12 +74,15 @@ def _group_key(config: TrainConfig) -> str:
 
 def group_labels(configs: list[TrainConfig]) -> list[str]:
     """One label per config; runs that differ only in their seed share it. The label names the
-    engine (and T), network and rule, then every other field that varies across the experiment."""
+    engine (and T), network and rule, then every other field that varies among the experiment's
+    runs of that engine, network and rule."""
     keys = [config.numbers_key() for config in configs]
-    fields = sorted({f for key in keys for f in key} - set(LABEL_FIELDS))
-    varying = [f for f in fields if len({json.dumps(key.get(f), default=str) for key in keys if f in key}) > 1]
+    bases = [tuple(key.get(f) for f in LABEL_FIELDS if f != "seed") for key in keys]
     labels = []
-    for config, key in zip(configs, keys, strict=True):
+    for config, key, base in zip(configs, keys, bases, strict=True):
+        peers = [k for k, b in zip(keys, bases, strict=True) if b == base]
+        fields = sorted({f for k in peers for f in k} - set(LABEL_FIELDS))
+        varying = [f for f in fields if len({json.dumps(k.get(f), default=str) for k in peers}) > 1]
         engine = config.engine if config.engine != "spiking" else f"spiking T={config.steps}"
         extra = "".join(f" {f}={key[f]}" for f in varying if f in key)
         labels.append(f"{engine} {config.network} {config.rule}{extra}")
