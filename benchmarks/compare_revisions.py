@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.io import write_json_and_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -145,10 +145,7 @@ def main() -> None:
     ]
     for case, m in medians.items():
         lines.append(f"| {case} | {m['baseline']:.3f} | {m['current']:.3f} | {ratios[case]:.3f} |")
-    out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), report)
-    atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    print(write_json_and_markdown(args.out, report, lines))
 
 
 if __name__ == "__main__":

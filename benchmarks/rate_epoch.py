@@ -19,7 +19,7 @@ import torch
 
 from snn_drtp.config import TrainConfig
 from snn_drtp.data import TensorData, load_dataset
-from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.io import write_json_and_markdown
 from snn_drtp.networks import load_spec
 from snn_drtp.params import Params
 from snn_drtp.rate.autograd_bp import autograd_step
@@ -136,10 +136,7 @@ def main() -> None:
         f"{med['drtp'] - med['matmul_floor'] - med['adam_only']:.3f} s, is the activation, third factor, "
         "batch gathering, error counting and Python dispatch.",
     ]
-    out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), report)
-    atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    print(write_json_and_markdown(args.out, report, lines))
 
 
 if __name__ == "__main__":

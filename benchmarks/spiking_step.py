@@ -27,7 +27,7 @@ import torch
 from snn_drtp.build import build_engine
 from snn_drtp.config import TrainConfig
 from snn_drtp.data import load_dataset
-from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.io import write_json_and_markdown
 from snn_drtp.rules import get_rule
 
 RESULTS = Path(__file__).parent / "results"
@@ -130,10 +130,7 @@ def main() -> None:
         f"{report['drtp_memory_ratio_T400_to_T25']:.3f} |",
         f"| BPTT | {memory['bp_T25']:.0f} | {memory['bp_T400']:.0f} | {report['bptt_memory_ratio_T400_to_T25']:.3f} |",
     ]
-    out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), report)
-    atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    print(write_json_and_markdown(args.out, report, lines))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The ``snn-drtp`` command: a thin layer over the Python API.
 
 snn-drtp train --network fc1-500 --rule drtp --epochs 100 --out runs/drtp
+snn-drtp rules
 snn-drtp data fetch mnist
 snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
 snn-drtp demo
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
-from snn_drtp.rules import rule_names
+from snn_drtp.rules import rule_names, rule_table
 from snn_drtp.spiking.encoders import ENCODERS
 from snn_drtp.spiking.surrogate import SURROGATES
 
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snn-drtp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+
+    sub.add_parser("rules", help="the learning rules: third factor m_k and when it exists")
 
     data = sub.add_parser("data", help="dataset management")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -150,6 +153,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         last10 = metrics["last10_test_error"]
         if last10 is not None:
             print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
+        return 0
+    if args.command == "rules":
+        width = max(len(name) for name, _, _ in rule_table())
+        for name, timing, summary in rule_table():
+            print(f"{name:<{width}}  {timing:<8}  {summary}")
         return 0
     if args.command == "data":
         print(fetch(args.name, args.data_dir, args.source_dir))

@@ -32,7 +32,7 @@ from typing import Any
 
 from snn_drtp import plots
 from snn_drtp.config import TrainConfig
-from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.io import write_json_and_markdown
 from snn_drtp.paper import MNIST_RESULTS
 from snn_drtp.training import train
 
@@ -175,8 +175,7 @@ def summarise_experiment(
             f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
             f"{paper_txt} | {secs:.1f} |"
         )
-    atomic_write_json(folder / "summary.json", summary)
-    atomic_write_bytes(folder / "summary.md", ("\n".join(lines) + "\n").encode())
+    write_json_and_markdown(folder / "summary", summary, lines)
     curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])
     plots.alignment_angles(

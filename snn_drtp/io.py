@@ -69,3 +69,12 @@ def interrupts_deferred() -> Iterator[None]:
         previous(signal.SIGINT, None)
         return
     raise KeyboardInterrupt
+
+
+def write_json_and_markdown(stem: str | Path, data: Any, lines: list[str]) -> str:
+    """Write ``stem.json`` (``data``) and ``stem.md`` (``lines``), each atomically; return the markdown."""
+    stem = Path(stem)
+    text = "\n".join(lines) + "\n"
+    atomic_write_json(stem.with_suffix(".json"), data)
+    atomic_write_bytes(stem.with_suffix(".md"), text.encode())
+    return text

@@ -23,7 +23,7 @@ from snn_drtp import plots
 from snn_drtp.build import build_engine
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.experiments import load_experiment, run_experiment
-from snn_drtp.io import atomic_write_bytes, atomic_write_json
+from snn_drtp.io import write_json_and_markdown
 from snn_drtp.metrics import angle_degrees
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
@@ -103,9 +103,7 @@ def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_
     sweep_rows = _sweep_rows(sweep)
     plots.gap_versus_steps(sweep_rows, out / "gap_vs_T.png")
     report = {"gap": gap, "angles": angles, "activity": rec.summary(), "T_sweep": sweep_rows}
-    atomic_write_json(out / "report.json", report)
-    atomic_write_bytes(out / "report.md", _markdown(report).encode())
-    print(_markdown(report))
+    print(write_json_and_markdown(out / "report", report, _markdown(report)))
     return report
 
 
@@ -141,7 +139,7 @@ def _sweep_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _markdown(report: dict[str, Any]) -> str:
+def _markdown(report: dict[str, Any]) -> list[str]:
     g = report["gap"]
     lines = [
         "# Spiking DRTP versus its rate reference (MNIST, 784-1000-10)",
@@ -188,4 +186,4 @@ def _markdown(report: dict[str, Any]) -> str:
             f"- {layer}: mean rate {a['mean_rate']:.3f} spikes/step, {a['spikes_per_example']:.1f} spikes per "
             f"digit, {100 * a['silent_fraction']:.1f} % of neurons silent"
         )
-    return "\n".join(lines) + "\n"
+    return lines

@@ -66,3 +66,10 @@ def test_bad_neuron_value_is_shown(tmp_path, capsys):
     assert "threshold must be > 0, got -1.0" in capsys.readouterr().err
     assert main([*args, "--slope", "0", "--train-subset", "10", "--out", str(tmp_path / "s")]) == 2
     assert "surrogate slope must be > 0, got 0.0" in capsys.readouterr().err
+
+
+def test_rules_lists_every_rule_with_its_timing(capsys):
+    assert main(["rules"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [["drtp", "label"], ["drtp-ternary", "label"]]
+    assert {line.split()[0] for line in lines} == {"bp", "fa", "dfa", "sdfa", "drtp", "drtp-ternary", "shallow"}

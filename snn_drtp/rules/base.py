@@ -85,6 +85,7 @@ class Rule(ABC):
     name: ClassVar[str]
     timing: ClassVar[Timing]
     summary: ClassVar[str]
+    """m_k in a line, and what the rule needs (``snn-drtp rules`` lists it)."""
     exact: ClassVar[bool] = False
     """True for the exact gradient (BP): the reference of alignment angles, compared with nothing."""
     paper_lr_of: ClassVar[str | None] = None
@@ -94,15 +95,6 @@ class Rule(ABC):
     def third_factor(self, view: LayerView) -> torch.Tensor:
         """m_k = estimated delta y_k of hidden layer k, shaped [..., N, N_k] (or like the signal
         the view's ``carry`` returns)."""
-
-    @property
-    def trains_hidden(self) -> bool:
-        return self.timing is not Timing.NEVER
-
-    @property
-    def update_locked(self) -> bool:
-        """Whether hidden layers wait for the output before they can update."""
-        return self.timing in (Timing.OUTPUT, Timing.BACKWARD)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -121,6 +113,13 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 def rule_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
+
+
+def rule_table() -> list[tuple[str, str, str]]:
+    """(name, timing, summary) of every registered rule, the earliest timing first."""
+    order = list(Timing)
+    rules = sorted(_REGISTRY.values(), key=lambda cls: (order.index(cls.timing), cls.name))
+    return [(cls.name, cls.timing.value, cls.summary) for cls in rules]
 
 
 def get_rule(name: str) -> Rule:
