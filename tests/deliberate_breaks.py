@@ -164,7 +164,7 @@ BREAKS = [
         "snn_drtp/spiking/readout.py",
         "return 0.5 * torch.nn.functional.mse_loss(y_hat, y_star)",
         "return torch.nn.functional.binary_cross_entropy(y_hat.clamp(1e-4, 1 - 1e-4), y_star)",
-        "tests/test_spiking_updates.py -k loss tests/test_bptt.py -k finite",
+        "tests/test_spiking_updates.py tests/test_bptt.py -k 'loss or finite'",
     ),
     (
         "ternary DRTP: rounding to {-beta, 0, beta}",
@@ -207,6 +207,13 @@ BREAKS = [
         "return view.y_star @ view.B",
         "return torch.ones_like(view.y_star) @ view.B",
         "tests/test_rules.py tests/test_spiking_updates.py tests/test_alignment_theorem.py",
+    ),
+    (
+        "alignment theorem: an anti-label third factor",
+        "snn_drtp/rules/drtp.py",
+        "return view.y_star @ view.B",
+        "return (1 - view.y_star) @ view.B",
+        "tests/test_alignment_theorem.py",
     ),
 ]
 
