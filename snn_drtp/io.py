@@ -78,3 +78,21 @@ def write_json_and_markdown(stem: str | Path, data: Any, lines: list[str]) -> st
     atomic_write_json(stem.with_suffix(".json"), data)
     atomic_write_bytes(stem.with_suffix(".md"), text.encode())
     return text
+
+
+def atomic_save_npy(path: str | Path, array: Any) -> None:
+    """``numpy.save`` to a temporary file in the same folder, then rename over ``path``."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

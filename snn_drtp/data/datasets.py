@@ -12,6 +12,9 @@ import torch
 
 from snn_drtp.data.download import DATASETS as IDX_DATASETS
 from snn_drtp.data.download import fetch, fetch_command
+from snn_drtp.data.emulator import EmulatorParams
+from snn_drtp.data.events import EVENT_DATASETS, cached_frames, default_duration, is_event_dataset
+from snn_drtp.data.frames import FrameSpec
 from snn_drtp.data.idx import read_idx
 from snn_drtp.spiking.inputs import SpikeTrain
 
@@ -45,10 +48,17 @@ class TensorData:
         return tuple(self.x.shape[2:] if self.layout == "time_first" else self.x.shape[1:])
 
     def inputs(self, index: torch.Tensor | slice) -> torch.Tensor | SpikeTrain:
-        """A batch's inputs: static [B, ...], or a time-first :class:`SpikeTrain` [T, B, ...]."""
+        """A batch's inputs as float32: static [B, ...], or a time-first :class:`SpikeTrain` [T, B, ...]."""
         if self.layout == "time_first":
-            return SpikeTrain(self.x[index].transpose(0, 1))
-        return self.x[index]
+            return SpikeTrain(self.x[index].transpose(0, 1).float())
+        return self.x[index].float()
+
+    def accumulated(self) -> TensorData:
+        """The rate twin of time-first data: the mean frame (1/T) sum_t x[t], static [N, ...]."""
+        if self.layout != "time_first":
+            return self
+        steps = self.x.shape[1]
+        return TensorData(self.x.sum(1, dtype=torch.float32) / steps, self.y, self.n_outputs, self.task)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -123,15 +133,46 @@ def synthetic_classification(
     return (TensorData(xt[:n_train], yt[:n_train], 10), TensorData(xt[n_train:], yt[n_train:], 10))
 
 
-DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification")
+DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification", *EVENT_DATASETS)
 
 
-def load_dataset(name: str, cache_dir: str | Path | None = None, seed: int = 0) -> tuple[TensorData, TensorData]:
-    """Load a dataset by name as (train, test) tensors."""
+def is_known_dataset(name: str) -> bool:
+    return name in DATASET_NAMES or is_event_dataset(name)
+
+
+def load_dataset(
+    name: str,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    frames: FrameSpec | None = None,
+    emulator: EmulatorParams | None = None,
+    progress: bool = True,
+) -> tuple[TensorData, TensorData]:
+    """Load a dataset by name as (train, test) tensors. Event datasets come as time-first uint8
+    frames built with ``frames`` (default: 25 bins over the dataset's default window)."""
     if name in IDX_DATASETS:
         return load_idx_dataset(name, cache_dir)
     if name == "synth-regression":
         return synthetic_regression(seed)
     if name == "synth-classification":
         return synthetic_classification(seed)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    if is_event_dataset(name):
+        return load_event_dataset(name, cache_dir, frames, emulator, progress)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or tonic:<Class>")
+
+
+def load_event_dataset(
+    name: str,
+    cache_dir: str | Path | None = None,
+    frames: FrameSpec | None = None,
+    emulator: EmulatorParams | None = None,
+    progress: bool = True,
+) -> tuple[TensorData, TensorData]:
+    """(train, test) frames of an event dataset, [N, T, P, H, W] uint8 counts, time-first layout."""
+    spec = frames or FrameSpec(duration_us=default_duration(name))
+    splits = [cached_frames(name, split, spec, cache_dir, emulator, progress) for split in ("train", "test")]
+    n_classes = max((int(labels.max()) + 1 for _, labels in splits if len(labels)), default=0)
+    return tuple(  # type: ignore[return-value]
+        TensorData(torch.from_numpy(np.array(x)), torch.from_numpy(y), n_classes, layout="time_first")
+        for x, y in splits
+    )
