@@ -28,7 +28,27 @@ NEURON_FLAGS = {
     "reset": (str, "reset after a spike: subtract or zero"),
     "refractory": (int, "refractory period (steps)"),
 }
+FRAME_FLAGS = {
+    "time_window_us": (float, "frames of this length instead of T bins (microseconds)"),
+    "duration_us": (float, "window from t = 0 that the frames cover; 0: each sample's span (default: the dataset's)"),
+    "denoise_us": (float, "Tonic Denoise filter time (microseconds); unset: no denoising"),
+    "downsample": (float, "Tonic Downsample spatial factor in (0, 1]; unset: 1"),
+}
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _emulator_overrides(pairs: list[str]) -> dict[str, float]:
+    """NAME=VALUE pairs as emulator parameter overrides."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--emulator takes NAME=VALUE, got {pair!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--emulator {name}: {value!r} is not a number") from None
+    return out
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +59,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default=d.engine, help="rate (ANN) or spiking (LIF)")
     p.add_argument("--network", default=d.network, help="name in networks/ or path to a .toml spec")
     p.add_argument("--rule", choices=rule_names(), default=d.rule, help="learning rule of the hidden layers")
-    p.add_argument("--dataset", choices=DATASET_NAMES, default=d.dataset, help="dataset")
+    p.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASET_NAMES)} or tonic:<Class>")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
     p.add_argument("--lr", type=float, default=None, help="learning rate; unset: Table 3 (rate), 5e-4 (spiking)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
@@ -64,6 +84,17 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dense", action="store_true", help="dense products instead of event-driven ones")
     for name, (kind, text) in NEURON_FLAGS.items():
         g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{text}; unset: the spec's")
+    ev = p.add_argument_group("event datasets (frames: T = --steps bins)")
+    for name, (kind, text) in FRAME_FLAGS.items():
+        ev.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    ev.add_argument("--merge-polarity", action="store_true", help="one channel for ON and OFF events")
+    ev.add_argument(
+        "--emulator",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="emulator parameter for emulated-* datasets (repeatable), e.g. threshold=0.5",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     v.add_argument("--threads", type=int, default=1, help="torch threads per run")
     v.add_argument("--out", default=None, help="report folder (unset: experiments/spiking-validation)")
+
+    fitting = sub.add_parser(
+        "emulator-fit",
+        help="fit the N-MNIST emulator to the real nmnist-small recordings and report the comparison",
+        formatter_class=FORMATTER,
+    )
+    fitting.add_argument("--fit-on", type=int, default=300, help="training recordings used for the fit")
+    fitting.add_argument("--out", default=None, help="report folder (unset: experiments/emulator-vs-real)")
+    fitting.add_argument("--data-dir", default=None, help="dataset cache and nmnist-small location")
+    fitting.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
     demo = sub.add_parser(
         "demo", help="the main job: spiking DRTP next to its rate reference on MNIST", formatter_class=FORMATTER
@@ -145,6 +186,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             time_chunk=args.time_chunk,
             event_driven=not args.dense,
             neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
+            frames={k: getattr(args, k) for k in FRAME_FLAGS if getattr(args, k) is not None}
+            | ({"merge_polarity": True} if args.merge_polarity else {}),
+            emulator=_emulator_overrides(args.emulator),
             threads=args.threads,
             data_dir=args.data_dir,
         )
@@ -176,6 +220,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from snn_drtp.validation import REPORT, run_validation
 
         run_validation(args.out or REPORT, jobs=args.jobs, threads=args.threads)
+        return 0
+    if args.command == "emulator-fit":
+        import torch
+
+        from snn_drtp.emulation import REPORT, run_fit
+
+        torch.set_num_threads(args.threads)
+        run_fit(args.out or REPORT, args.data_dir, args.fit_on)
         return 0
     if args.command == "demo":
         from snn_drtp.demo import run_demo

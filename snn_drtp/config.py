@@ -8,7 +8,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from snn_drtp.data.datasets import DATASET_NAMES
+from snn_drtp.data.datasets import DATASET_NAMES, is_known_dataset
+from snn_drtp.data.emulator import EmulatorParams
+from snn_drtp.data.events import default_duration, is_event_dataset
+from snn_drtp.data.frames import FrameSpec
 from snn_drtp.networks import load_spec
 from snn_drtp.paper import paper_learning_rate
 from snn_drtp.rules import get_rule, rule_names
@@ -31,6 +34,12 @@ class TrainConfig:
     ``encoder``, ``surrogate``, ``slope``, ``tau_pre``, ``time_chunk``, ``event_driven``) and
     ``neuron`` (overrides of the network spec's ``[neuron]`` table) matter only to the spiking
     engine, where rules with a backward sweep (bp, fa) run backpropagation through time.
+
+    Event datasets are binned into ``steps`` frames (``n_time_bins`` = T) unless ``frames`` sets
+    ``time_window_us``; ``frames`` holds the other :class:`FrameSpec` fields (``duration_us``,
+    ``merge_polarity``, ``denoise_us``, ``downsample``) and ``emulator`` overrides the emulator's
+    parameters for ``emulated-*`` datasets. Both engines see the same frames: the spiking engine
+    frame by frame, the rate engine their mean.
     """
 
     network: str = "fc1-500"
@@ -55,6 +64,8 @@ class TrainConfig:
     time_chunk: int = 0
     event_driven: bool = True
     neuron: dict[str, Any] = field(default_factory=dict)
+    frames: dict[str, Any] = field(default_factory=dict)
+    emulator: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     data_dir: str | None = None
 
@@ -63,7 +74,10 @@ class TrainConfig:
         checks = [
             (self.rule in rule_names(), f"rule {self.rule!r} is not one of {', '.join(rule_names())}"),
             (self.engine in ENGINES, f"engine {self.engine!r} is not one of {', '.join(ENGINES)}"),
-            (self.dataset in DATASET_NAMES, f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)}"),
+            (
+                is_known_dataset(self.dataset),
+                f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)} or tonic:<Class>",
+            ),
             (self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
@@ -84,6 +98,8 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        self.frame_spec()
+        EmulatorParams.from_dict(self.emulator)
         if self.lr is not None:
             return self
         if self.engine == "spiking":
@@ -93,6 +109,21 @@ class TrainConfig:
             raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
         spec = load_spec(self.network)
         return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, rule.paper_lr_of))
+
+    def frame_spec(self) -> FrameSpec:
+        """How an event dataset becomes frames: T = ``steps`` bins over the dataset's default window,
+        overridden by ``frames``."""
+        unknown = set(self.frames) - set(FrameSpec.__dataclass_fields__) | ({"n_time_bins"} & set(self.frames))
+        if unknown:
+            raise ValueError(
+                f"unknown frame parameters {sorted(unknown)}; known: time_window_us, duration_us, merge_polarity, "
+                "denoise_us, downsample (the number of bins is --steps)"
+            )
+        values = {"n_time_bins": self.steps, "duration_us": default_duration(self.dataset), **self.frames}
+        return FrameSpec(**values)
+
+    def emulator_params(self) -> EmulatorParams:
+        return EmulatorParams.from_dict(self.emulator)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,13 +138,19 @@ class TrainConfig:
 
     def numbers_key(self) -> dict[str, Any]:
         """The fields that change a run's numbers, ``lr`` resolved (the spiking fields only for the
-        spiking engine)."""
+        spiking engine, but T also for the rate twin of an event dataset; frames and emulator only
+        for event datasets)."""
         d = self.validate().to_dict()
         for key in NOT_NUMBERS:
             d.pop(key)
+        event_data = is_event_dataset(self.dataset)
         if self.engine != "spiking":
             for key in SPIKING_FIELDS:
-                d.pop(key)
+                if not (event_data and key == "steps"):
+                    d.pop(key)
+        if not event_data:
+            d.pop("frames")
+            d.pop("emulator")
         return d
 
     def identity(self) -> str:

@@ -38,6 +38,9 @@ class Engine(Protocol):
     """What the engine calls the exact gradient that alignment angles are measured against."""
     signal_batch: ClassVar[int | None]
     """Examples per call when summing learning signals over many (None: all at once)."""
+    input_layout: ClassVar[str]
+    """"static": the engine takes [N, ...] (time-first data reaches it as its mean frame);
+    "any": it also takes time-first spike input."""
     params: Params
 
     def step(

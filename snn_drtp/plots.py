@@ -125,3 +125,44 @@ def gap_versus_steps(rows: list[dict[str, Any]], path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def emulator_comparison(real: list, emulated: list, comparison: dict[str, Any], path: str | Path) -> None:
+    """Real and emulated recordings of the same images side by side (ON red, OFF blue), the event
+    rate over time and the events per sample."""
+    import numpy as np
+
+    from snn_drtp.emulation import BIN_US, event_image
+
+    shown = min(6, len(real))
+    fig = plt.figure(figsize=(11, 6.5))
+    grid = fig.add_gridspec(3, shown)
+    for column in range(shown):
+        for row, (streams, name) in enumerate(((real, "real"), (emulated, "emulated"))):
+            ax = fig.add_subplot(grid[row, column])
+            on, off = event_image(streams[column], 1), event_image(streams[column], 0)
+            scale = max(on.max(), off.max(), 1)
+            ax.imshow(np.stack([on / scale, np.zeros_like(on), off / scale], axis=-1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(name)
+            if row == 0:
+                ax.set_title(f"corr {comparison['correlation'][column]:.2f}", fontsize=9)
+    curves = fig.add_subplot(grid[2, : shown // 2])
+    t = np.arange(len(comparison["curves"][0])) * BIN_US / 1000
+    curves.plot(t, comparison["curves"][0], label="real")
+    curves.plot(t, comparison["curves"][1], label="emulated")
+    curves.set_xlabel("time (ms)")
+    curves.set_ylabel(f"events per {BIN_US // 1000} ms")
+    curves.legend(fontsize=8)
+    counts = fig.add_subplot(grid[2, shown // 2 :])
+    counts.scatter(comparison["real"]["events"], comparison["emulated"]["events"], s=6)
+    top = max(max(comparison["real"]["events"]), max(comparison["emulated"]["events"]))
+    counts.plot([0, top], [0, top], color="grey", lw=0.8)
+    counts.set_xlabel("events per sample, real")
+    counts.set_ylabel("emulated")
+    fig.suptitle("N-MNIST: real recordings (top) and the emulation of the same digits (ON red, OFF blue)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

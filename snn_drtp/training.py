@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,30 @@ from snn_drtp.rules import Rule, Timing, get_rule
 LAST_N = 10
 CHECKPOINT_FORMAT = 2
 """2: checkpoints record the engine's ``numbers_version``; format 1 (no such key) is version 1."""
+
+
+def load_data(
+    config: TrainConfig, engine: Engine, dataset: str | None = None, progress: bool = True
+) -> tuple[TensorData, TensorData]:
+    """(train, test) of ``dataset`` (default: the config's) as ``engine`` takes them: event data as
+    time-first frames (``config.frame_spec()``), or their mean frame for an engine that takes static
+    input (the rate twin). Checked against the network's input shape and outputs."""
+    name = dataset or config.dataset
+    frames = replace(config, dataset=name).frame_spec()
+    splits = load_dataset(name, config.data_dir, config.seed, frames, config.emulator_params(), progress)
+    if engine.input_layout == "static":
+        splits = tuple(split.accumulated() for split in splits)
+    spec = engine.params.spec
+    train_data = splits[0]
+    if train_data.input_shape != spec.input_shape:
+        raise ValueError(
+            f"network {spec.name} expects inputs {spec.input_shape}, dataset {name} gives {train_data.input_shape}"
+        )
+    if train_data.task == "classification" and train_data.n_outputs > spec.n_outputs:
+        raise ValueError(
+            f"dataset {name} has {train_data.n_outputs} classes but network {spec.name} only {spec.n_outputs} outputs"
+        )
+    return splits[0], splits[1]
 
 
 def make_optimizer(config: TrainConfig, engine: Engine) -> torch.optim.Optimizer:
@@ -192,16 +217,10 @@ def train(
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
     spec = load_spec(config.network)
-    train_data, test_data = load_dataset(config.dataset, config.data_dir, config.seed)
+    engine = build_engine(config)
+    train_data, test_data = load_data(config, engine, progress=progress)
     train_data = train_data.subset(config.train_subset)
     test_data = test_data.subset(config.test_subset)
-    if train_data.input_shape != spec.input_shape:
-        raise ValueError(
-            f"network {spec.name} expects inputs {spec.input_shape}, "
-            f"dataset {config.dataset} gives {train_data.input_shape}"
-        )
-
-    engine = build_engine(config)
     opt = make_optimizer(config, engine)
     gen = torch.Generator().manual_seed(config.seed + 3)
     metrics = empty_metrics()

@@ -7,8 +7,8 @@ brightness-change events. This module does the same in simulation, for a batch o
 1. The image, blurred by the optics (Gaussian, ``blur`` pixels) and shown on a display whose black
    level is ``dark`` (fraction of white), gives the log intensity L = ln(dark + (1 - dark) I).
 2. The image moves over the 34 x 34 sensor along the saccades; saccade k starts at
-   ``saccade_start_us + k saccade_period_us`` and moves by its displacement with a raised-cosine
-   profile over ``saccade_duration_us`` (speed bell-shaped, as the real recordings' event rates are).
+   ``saccade_starts_us[k]`` and moves by its displacement with a raised-cosine profile over
+   ``saccade_durations_us[k]`` (speed bell-shaped, as the real recordings' event rates are).
    Sensor pixel (i, j) sees L at image position (i - y0 - p_y(t), j - x0 - p_x(t)), bilinearly
    interpolated; (x0, y0) = ``offset``.
 3. Each pixel keeps a reference level L_ref (the log intensity at t = 0) and, every ``dt_us``,
@@ -46,19 +46,22 @@ NOISE_BLOCK = 1024
 
 @dataclass(frozen=True)
 class EmulatorParams:
-    """The emulated sensor, display and motion (times in microseconds, positions in pixels)."""
+    """The emulated sensor, display and motion (times in microseconds, positions in pixels).
 
-    threshold: float = 0.3
+    The defaults are the fit to the real nmnist-small training recordings (``snn-drtp
+    emulator-fit``; ``experiments/emulator-vs-real/fitted_params.json``); the saccade displacements
+    are those of the N-MNIST protocol (Orchard et al. 2015; Tonic's ``stabilize``)."""
+
+    threshold: float = 0.6633
     mismatch: float = 0.05
     refractory_us: float = 1000.0
-    noise_hz: float = 0.1
+    noise_hz: float = 0.352
     dark: float = 0.05
-    blur: float = 0.6
-    offset: tuple[float, float] = (0.5, 2.0)
+    blur: float = 0.0
+    offset: tuple[float, float] = (-0.5, 0.5)
     saccades: tuple[tuple[float, float], ...] = ((3.5, 7.0), (3.5, -7.0), (-7.0, 0.0))
-    saccade_start_us: float = 5000.0
-    saccade_period_us: float = 102500.0
-    saccade_duration_us: float = 85000.0
+    saccade_starts_us: tuple[float, ...] = (5000.0, 107500.0, 215000.0)
+    saccade_durations_us: tuple[float, ...] = (85000.0, 80000.0, 80000.0)
     duration_us: float = 310000.0
     dt_us: float = 5000.0
 
@@ -67,9 +70,14 @@ class EmulatorParams:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"emulator parameter {name} must be > 0, got {getattr(self, name)}")
-        for name in ("mismatch", "noise_hz", "blur", "saccade_duration_us"):
+        for name in ("mismatch", "noise_hz", "blur"):
             if getattr(self, name) < 0:
                 raise ValueError(f"emulator parameter {name} must be >= 0, got {getattr(self, name)}")
+        if not len(self.saccades) == len(self.saccade_starts_us) == len(self.saccade_durations_us):
+            raise ValueError(
+                f"emulator: {len(self.saccades)} saccades need as many start times and durations, got "
+                f"{len(self.saccade_starts_us)} and {len(self.saccade_durations_us)}"
+            )
         if self.dark >= 1:
             raise ValueError(f"emulator parameter dark is the display's black level, in (0, 1); got {self.dark}")
 
@@ -83,8 +91,9 @@ class EmulatorParams:
         if unknown:
             raise ValueError(f"unknown emulator parameters {sorted(unknown)}; known: {sorted(known)}")
         values = dict(data)
-        if "offset" in values:
-            values["offset"] = tuple(float(v) for v in values["offset"])
+        for key in ("offset", "saccade_starts_us", "saccade_durations_us"):
+            if key in values:
+                values[key] = tuple(float(v) for v in values[key])
         if "saccades" in values:
             values["saccades"] = tuple(tuple(float(v) for v in s) for s in values["saccades"])
         return cls(**values)
@@ -95,10 +104,10 @@ def saccade_path(params: EmulatorParams, times_us: torch.Tensor) -> tuple[torch.
     s(tau) = (1 - cos(pi tau)) / 2 of its displacement over its duration."""
     px = torch.zeros_like(times_us)
     py = torch.zeros_like(times_us)
-    for k, (ax, ay) in enumerate(params.saccades):
-        start = params.saccade_start_us + k * params.saccade_period_us
-        span = max(params.saccade_duration_us, 1e-9)
-        tau = ((times_us - start) / span).clamp(0.0, 1.0)
+    for (ax, ay), start, span in zip(
+        params.saccades, params.saccade_starts_us, params.saccade_durations_us, strict=True
+    ):
+        tau = ((times_us - start) / max(span, 1e-9)).clamp(0.0, 1.0)
         s = (1 - torch.cos(math.pi * tau)) / 2
         px = px + ax * s
         py = py + ay * s

@@ -51,6 +51,7 @@ class RateEngine:
     numbers_version: ClassVar[int] = 1
     exact_reference: ClassVar[str] = "BP"
     signal_batch: ClassVar[int | None] = None
+    input_layout: ClassVar[str] = "static"
 
     def __init__(self, params: Params, hidden_activation: str | None = None, neuron: LIFParams | None = None):
         self.params = params

@@ -6,18 +6,18 @@ The conventional formulation: one step at a time through all layers, the graph k
 whole presentation, then J.backward() with J = |y_hat - y*|^2 / (2 N C), y_hat = output spike
 count / T, so the output layer's error dJ/dy_hat = (y_hat - y*) / (N C) is the three-factor
 rule's. Spikes are a Heaviside step forward and the surrogate psi(v) backward. What a layer's input
-spikes receive from its current I_k(t) = W_k s_{k-1}(t) + b_k is the rule's third factor: the
-rule sends dJ/dI_k(t) down through W_k (BP, exactly autograd's product) or F_k (FA).
+spikes receive from its current I_k(t) (``differentiable_current`` of the layer: a matrix product
+or a convolution) is the rule's third factor: the rule sends dJ/dI_k(t) down through W_k (BP,
+exactly autograd's product) or F_k (FA), with the layer's transposed product.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 
 from snn_drtp.engine import StepResult
 from snn_drtp.rules import LayerView, Rule
@@ -30,29 +30,6 @@ if TYPE_CHECKING:
     from snn_drtp.spiking.engine import SpikingEngine
 
 SpikeFn = Callable[[torch.Tensor, float], torch.Tensor]
-
-
-class _Current(torch.autograd.Function):
-    """I = s W^T + b. Backward: dJ/dW = g^T s, dJ/db = sum_n g, and dJ/ds = ``send_down(g)``, the
-    rule's third factor for the layer below."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: Callable
-    ) -> torch.Tensor:
-        ctx.save_for_backward(s)
-        ctx.send_down = send_down
-        return F.linear(s, weight, bias)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        (s,) = ctx.saved_tensors
-        return (
-            ctx.send_down(grad) if ctx.needs_input_grad[0] else None,
-            grad.t() @ s if ctx.needs_input_grad[1] else None,
-            grad.sum(0) if ctx.needs_input_grad[2] else None,
-            None,
-        )
 
 
 def _surrogate_spike(v: torch.Tensor, threshold: float, slope: float, surrogate: str) -> torch.Tensor:
@@ -86,6 +63,7 @@ def backward_through_time(
         (layer.weight.detach().requires_grad_(layer.trainable), layer.bias.detach().requires_grad_(layer.trainable))
         for layer in params.layers
     ]
+    carries = [layer.carry(torch.Size((batch, *layer.input_shape))) for layer in engine.layers]
 
     def send_down(k: int, grad: torch.Tensor) -> torch.Tensor:
         """dJ/ds_{k-1}(t) from dJ/dI_k(t): the rule's third factor for hidden layer k - 1."""
@@ -96,24 +74,25 @@ def backward_through_time(
             delta_above=grad,
             W_above=leaves[k - 1][0].detach(),
             F_above=params.fa(k),
-            carry=lambda d, M: d @ M,
+            carry=carries[k - 1],
         )
         return rule.third_factor(view)
 
+    senders = [partial(send_down, k) for k in range(1, K + 1)]
     with torch.enable_grad():
         dtype = leaves[0][0].dtype
-        states = [LIFState.zeros((batch, layer.units), opt.neuron, dtype) for layer in engine.layers]
+        states = [LIFState.zeros((batch, *layer.state_shape), opt.neuron, dtype) for layer in engine.layers]
         counts = torch.zeros(batch, params.spec.n_outputs, dtype=dtype)
         v_sum = torch.zeros_like(counts)
         for _, window in inputs.windows(opt.time_chunk):
             for t in range(window.shape[0]):
-                s = window[t].reshape(batch, -1)
-                for k, (weight, bias) in enumerate(leaves, start=1):
+                s = window[t]
+                for k, (layer, (weight, bias)) in enumerate(zip(engine.layers, leaves, strict=True), start=1):
                     if masks[k - 1] is not None:
-                        s = s * masks[k - 1]
-                    current = _Current.apply(s, weight, bias, partial(send_down, k))
+                        s = s.reshape(batch, -1) * masks[k - 1]
+                    current = layer.differentiable_current(s, weight, bias, senders[k - 1])
                     out, states[k - 1] = lif_step(current, states[k - 1], opt.neuron, spike)
-                    s = out.spikes
+                    s = layer.differentiable_spikes(out.spikes)
                 counts = counts + s
                 v_sum += out.v.detach()
         y_hat = counts / T

@@ -31,7 +31,7 @@ from snn_drtp.engine import StepResult
 from snn_drtp.params import Params
 from snn_drtp.rules import LayerView, Rule, Timing
 from snn_drtp.spiking.inputs import EncodedInput, SpikeInput
-from snn_drtp.spiking.layers import SPIKING_LAYERS, SpikingLayer
+from snn_drtp.spiking.layers import SPIKING_LAYERS, DenseLIF, LIFLayer
 from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.readout import SpikeCountReadout, squared_error
@@ -42,13 +42,17 @@ EVAL_SEED = 12345
 Monitor = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
-def dropout_masks(layers: list[SpikingLayer], batch: int, p: float, gen: torch.Generator) -> list[torch.Tensor | None]:
-    """Per layer, an inverted-dropout mask on its input, m / (1 - p) with m ~ Bernoulli(1 - p), one
-    per example, held for the whole presentation (None when p = 0); drawn in layer order."""
-    if p <= 0:
-        return [None for _ in layers]
+def dropout_masks(layers: list[LIFLayer], batch: int, p: float, gen: torch.Generator) -> list[torch.Tensor | None]:
+    """Per fully connected layer, an inverted-dropout mask on its input, m / (1 - p) with
+    m ~ Bernoulli(1 - p), one per example, held for the whole presentation (None when p = 0 and for
+    layers without dropout); drawn in layer order."""
     dtype = layers[0].params.weight.dtype
-    return [(torch.rand(batch, layer.n_inputs, generator=gen) >= p).to(dtype).div_(1.0 - p) for layer in layers]
+    return [
+        (torch.rand(batch, layer.n_inputs, generator=gen) >= p).to(dtype).div_(1.0 - p)
+        if p > 0 and layer.takes_dropout
+        else None
+        for layer in layers
+    ]
 
 
 class SpikingEngine:
@@ -59,6 +63,7 @@ class SpikingEngine:
     numbers_version: ClassVar[int] = 2
     exact_reference: ClassVar[str] = "BPTT"
     signal_batch: ClassVar[int | None] = 100
+    input_layout: ClassVar[str] = "any"
 
     def __init__(self, params: Params, options: SpikingOptions | None = None):
         self.params = params
@@ -69,9 +74,10 @@ class SpikingEngine:
                 f"network {params.spec.name}: the spiking engine has no {', '.join(sorted(unknown))} layer; "
                 f"it simulates {', '.join(SPIKING_LAYERS)} layers"
             )
-        self.layers: list[SpikingLayer] = [
-            SPIKING_LAYERS[layer.spec.kind](layer, self.options) for layer in params.layers
-        ]
+        self.layers: list[LIFLayer] = [SPIKING_LAYERS[layer.spec.kind](layer, self.options) for layer in params.layers]
+        if not isinstance(self.layers[-1], DenseLIF):
+            raise ValueError(f"network {params.spec.name}: the output layer must be dense")
+        self.output: DenseLIF = self.layers[-1]
 
     def spike_input(
         self, x: Any, generator: torch.Generator | None = None, example_ids: torch.Tensor | None = None
@@ -169,13 +175,13 @@ class SpikingEngine:
             error = readout.running_error(output.out.spikes, t0, y_star) if waiting else None
             readout.add(output.out)
             if learn:
-                self.layers[-1].eligibility(runs[-1], output)
+                self.output.eligibility(runs[-1], output)
             for k, hidden_window in waiting:
                 m = rule.third_factor(self._view(k, y_star, error=error))
                 self.layers[k - 1].accumulate(runs[k - 1], hidden_window, m)
         y_hat = readout.y_hat
         if learn:
-            self.layers[-1].apply_error(runs[-1], (y_hat - y_star) / y_hat.numel())
+            self.output.apply_error(runs[-1], (y_hat - y_star) / y_hat.numel())
         if write_grads and learn:
             for k, (layer, run) in enumerate(zip(self.layers, runs, strict=True), start=1):
                 if layer.params.trainable and (k == K or (k in wanted and timing is not Timing.NEVER)):

@@ -3,18 +3,27 @@ population and accumulates its own three-factor update
 
     dJ/dW_k = (1/T) sum_t (m_k(t) * post_k(t)) pre_k(t)^T,    post_k(t) = psi(v_k(t)) * integrating_k(t)
 
-with pre_k(t) = x_{k-1}(t) the layer's input spikes or their trace x(t) = gamma x(t-1) + s(t)
-(gamma = exp(-dt / tau_pre); raw spikes when tau_pre = 0). A convolutional layer is one more class
-implementing :class:`SpikingLayer` (``start``, ``present``, ``accumulate``, ...), its third
-factor covering the convolution's output before pooling, registered in :data:`SPIKING_LAYERS`.
+with pre_k(t) = x_{k-1}(t) the layer's input spikes (or event counts) or their trace
+x(t) = gamma x(t-1) + s(t) (gamma = exp(-dt / tau_pre); the input itself when tau_pre = 0).
+:class:`LIFLayer` holds what every layer shares (state, trace, post factor, bookkeeping); a layer
+kind is one subclass that says how its current is computed and how its update is accumulated:
+:class:`DenseLIF` (a matrix product, event-driven when the input is sparse) and
+:class:`ConvLIF` (a convolution, LIF neurons on its output, then max-pooling of the spikes; its
+third factor covers the convolution's output before pooling, as in the paper's CONV networks).
+Each kind also gives backpropagation through time its current as a differentiable operation whose
+input gradient is the rule's third factor.
 """
 
 from __future__ import annotations
 
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from snn_drtp.params import LayerParams
 from snn_drtp.spiking.events import SpikeEvents
@@ -23,13 +32,15 @@ from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.surrogate import get_surrogate
 
 EVENT_DENSITY = 0.2
-"""Event-driven products pay off below this fraction of spiking inputs."""
+"""Event-driven products pay off below this fraction of non-zero inputs."""
 EVENT_MIN_UNITS = 100
 """... and into layers at least this wide."""
 
+SendDown = Callable[[torch.Tensor], torch.Tensor]
+
 
 def trace_scan(s: torch.Tensor, state: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pre-synaptic trace x(t) = gamma x(t-1) + s(t) over the time axis of s [n, N, D], from the
+    """Pre-synaptic trace x(t) = gamma x(t-1) + s(t) over the time axis of s [n, N, ...], from the
     trace ``state`` left by the previous window; returns the traces and the new state."""
     if gamma == 0.0:
         return s, state
@@ -58,74 +69,67 @@ class LayerRun:
 
 
 class LayerWindow(NamedTuple):
-    """One window of a layer: what the rule reads as ``pre`` [n, N, D] (input after dropout, or its
-    trace), the LIF output [n, N, N_k] and the input's spike events when the update may reuse them."""
+    """One window of a layer: what the rule reads as ``pre`` [n, N, ...] (input after dropout, or
+    its trace), the LIF output [n, N, ...] and the input's events when the update may reuse them."""
 
     pre: torch.Tensor
     out: LIFOutput
     events: SpikeEvents | None
 
 
-class DenseLIF:
-    """A fully connected LIF population: I_k(t) = W_k x_{k-1}(t) + b_k for every step of a window
-    in one matrix product (event-driven, work per input spike, when the input is sparse and binary),
-    then the LIF scan."""
+class LIFLayer(ABC):
+    """What every spiking layer does; subclasses give the current and the update's product."""
+
+    takes_dropout: ClassVar[bool] = False
+    """Dropout acts on the input of fully connected layers only (as in the paper)."""
 
     def __init__(self, params: LayerParams, options: SpikingOptions):
         self.params = params
         self.options = options
         self.neuron = options.neuron
         self.psi = get_surrogate(options.surrogate)
+        geometry = params.geometry
+        self.state_shape: tuple[int, ...] = geometry.act_shape
+        self.input_shape: tuple[int, ...] = self._input_shape(geometry.in_shape)
 
-    @property
-    def units(self) -> int:
-        return self.params.geometry.weight_shape[0]
+    def _input_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return in_shape
 
     @property
     def n_inputs(self) -> int:
-        return self.params.geometry.weight_shape[1]
+        return math.prod(self.input_shape)
 
     def start(self, batch: int, steps: int, mask: torch.Tensor | None, learn: bool, output: bool = False) -> LayerRun:
         dtype = self.params.weight.dtype
         run = LayerRun(
-            state=LIFState.zeros((batch, self.units), self.neuron, dtype),
-            trace=torch.zeros(batch, self.n_inputs, dtype=dtype),
+            state=LIFState.zeros((batch, *self.state_shape), self.neuron, dtype),
+            trace=torch.zeros(batch, *self.input_shape, dtype=dtype),
             mask=mask,
             steps=steps,
         )
         if learn and output:
-            run.eligibility = torch.zeros(batch, self.units, self.n_inputs, dtype=dtype)
-            run.eligibility_b = torch.zeros(batch, self.units, dtype=dtype)
+            run.eligibility = torch.zeros(batch, *self.params.weight.shape, dtype=dtype)
+            run.eligibility_b = torch.zeros(batch, *self.params.bias.shape, dtype=dtype)
         elif learn:
-            run.grad_w = torch.zeros(self.units, self.n_inputs, dtype=dtype)
-            run.grad_b = torch.zeros(self.units, dtype=dtype)
+            run.grad_w = torch.zeros_like(self.params.weight, memory_format=torch.contiguous_format)
+            run.grad_b = torch.zeros_like(self.params.bias, memory_format=torch.contiguous_format)
         return run
 
-    def _event_driven(self, s: torch.Tensor, run: LayerRun) -> bool:
-        """Binary (no dropout scaling), sparse input into a wide layer."""
-        return (
-            self.options.event_driven
-            and run.mask is None
-            and self.units >= EVENT_MIN_UNITS
-            and float(s.mean()) < EVENT_DENSITY
-        )
+    def events(self, s: torch.Tensor, run: LayerRun) -> SpikeEvents | None:
+        """The input's events when the current is computed per event (default: never)."""
+        return None
 
+    @abstractmethod
     def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
-        """I_k(t) = W_k s(t) + b_k for every step of a window: [n, N, D] -> [n, N, N_k]."""
-        n, batch = s.shape[:2]
-        weight, bias = self.params.weight, self.params.bias
-        if events is not None:
-            return (events.matmul(weight) + bias).view(n, batch, -1)
-        return torch.addmm(bias, s.reshape(n * batch, -1), weight.t()).view(n, batch, -1)
+        """I_k(t) for every step of a window: [n, N, *input_shape] -> [n, N, *state_shape]."""
 
     def present(self, s: torch.Tensor, run: LayerRun) -> LayerWindow:
-        """One window of input spikes [n, N, ...]: dropout, trace, current, LIF scan."""
-        n, batch = s.shape[:2]
-        s = s.reshape(n, batch, -1)
+        """One window of input [n, N, ...]: dropout, trace, current, LIF scan."""
+        s = s.reshape(*s.shape[:2], *self.input_shape)
         if run.mask is not None:
             s = s * run.mask
         pre, run.trace = trace_scan(s, run.trace, self.options.gamma)
-        events = SpikeEvents(s.reshape(n * batch, -1)) if self._event_driven(s, run) else None
+        events = self.events(s, run)
         out, run.state = lif_scan(self.current(s, events), run.state, self.neuron)
         return LayerWindow(pre, out, events if self.options.gamma == 0.0 else None)
 
@@ -141,10 +145,82 @@ class DenseLIF:
         return post
 
     def accumulate(self, run: LayerRun, window: LayerWindow, m: torch.Tensor) -> None:
-        """grad_W += (1/T) sum_t (m(t) * post(t))^T pre(t) over the window's steps in one product
-        (event-driven when ``pre`` is the binary input spikes of a wide layer); m is [N, N_k] (held
-        over the window) or [n, N, N_k]."""
-        delta = self.post(window).mul_(m)
+        """grad += (1/T) sum_t (m(t) * post(t)) x pre(t) over the window's steps; m is [N, N_k] (held
+        over the window) or [n, N, N_k], N_k the units before pooling."""
+        delta = self.post(window).mul_(m.reshape(*m.shape[:-1], *self.state_shape))
+        self.add_update(run, window, delta)
+
+    @abstractmethod
+    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
+        """grad_W += (1/T) sum_t delta(t) x pre(t), grad_b += (1/T) sum_t delta(t)."""
+
+    @abstractmethod
+    def differentiable_current(
+        self, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: SendDown
+    ) -> torch.Tensor:
+        """I(t) of one step [N, *input_shape] for backpropagation through time: its input gradient
+        is ``send_down(dJ/dI)``, the rule's third factor for the layer below."""
+
+    @abstractmethod
+    def carry(self, in_shape: torch.Size) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """carry(delta, M): dJ/dI of this layer sent to its input through M (W_k or F_k)."""
+
+    def differentiable_spikes(self, spikes: torch.Tensor) -> torch.Tensor:
+        """What the next layer receives, inside the BPTT graph."""
+        return spikes
+
+
+class _Current(torch.autograd.Function):
+    """I = forward(s, W, b). Backward: dJ/dW and dJ/db from the layer's own formulas, dJ/ds =
+    ``send_down(g)``, the rule's third factor for the layer below."""
+
+    @staticmethod
+    def forward(ctx: Any, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, layer: Any, send: Any) -> Any:
+        ctx.save_for_backward(s)
+        ctx.layer, ctx.send, ctx.weight_shape = layer, send, weight.shape
+        return layer.linear(s, weight, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (s,) = ctx.saved_tensors
+        grad_w, grad_b = (
+            ctx.layer.parameter_grads(s, grad, ctx.weight_shape) if ctx.needs_input_grad[1] else (None,) * 2
+        )
+        return ctx.send(grad) if ctx.needs_input_grad[0] else None, grad_w, grad_b, None, None
+
+
+class DenseLIF(LIFLayer):
+    """A fully connected LIF population: I_k(t) = W_k x_{k-1}(t) + b_k for every step of a window
+    in one matrix product, or event-driven (work per non-zero input) when the input is sparse."""
+
+    takes_dropout = True
+
+    def _input_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(in_shape),)
+
+    @property
+    def units(self) -> int:
+        return self.params.geometry.weight_shape[0]
+
+    def events(self, s: torch.Tensor, run: LayerRun) -> SpikeEvents | None:
+        """Events for inputs without dropout scaling that are sparse, into a wide layer."""
+        if (
+            self.options.event_driven
+            and run.mask is None
+            and self.units >= EVENT_MIN_UNITS
+            and float((s != 0).float().mean()) < EVENT_DENSITY
+        ):
+            return SpikeEvents(s.reshape(-1, s.shape[-1]))
+        return None
+
+    def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
+        n, batch = s.shape[:2]
+        weight, bias = self.params.weight, self.params.bias
+        if events is not None:
+            return (events.matmul(weight) + bias).view(n, batch, -1)
+        return torch.addmm(bias, s.reshape(n * batch, -1), weight.t()).view(n, batch, -1)
+
+    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
         d = delta.reshape(-1, delta.shape[-1])
         if window.events is not None:
             run.grad_w.add_(window.events.outer_sum(d), alpha=1.0 / run.steps)
@@ -164,29 +240,75 @@ class DenseLIF:
         run.grad_w = torch.einsum("nc,ncd->cd", delta, run.eligibility)
         run.grad_b = (delta * run.eligibility_b).sum(0)
 
+    @staticmethod
+    def linear(s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return F.linear(s, weight, bias)
 
-class SpikingLayer(Protocol):
-    """What the engine asks of a layer, whatever its connectivity."""
+    @staticmethod
+    def parameter_grads(s: torch.Tensor, grad: torch.Tensor, weight_shape: torch.Size) -> tuple[torch.Tensor, ...]:
+        return grad.t() @ s, grad.sum(0)
 
-    params: LayerParams
+    def differentiable_current(
+        self, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: SendDown
+    ) -> torch.Tensor:
+        return _Current.apply(s.reshape(s.shape[0], -1), weight, bias, self, send_down)
+
+    def carry(self, in_shape: torch.Size) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        return lambda delta, M: delta @ M
+
+
+class ConvLIF(LIFLayer):
+    """A convolutional LIF layer: I_k(t) = conv(x_{k-1}(t), W_k) + b_k, LIF neurons on every output
+    position, then max-pooling of the spikes (a pooled unit spikes when any of its window does).
+    The update is the convolutional form of delta^T pre: the correlation of delta(t) with the input."""
 
     @property
-    def n_inputs(self) -> int: ...
+    def _conv(self) -> tuple[int, int]:
+        spec = self.params.spec
+        return spec.stride, spec.padding
 
-    def start(
-        self, batch: int, steps: int, mask: torch.Tensor | None, learn: bool, output: bool = False
-    ) -> LayerRun: ...
+    def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
+        n, batch = s.shape[:2]
+        flat = s.reshape(n * batch, *self.input_shape)
+        return self.linear(flat, self.params.weight, self.params.bias).view(n, batch, *self.state_shape)
 
-    def present(self, s: torch.Tensor, run: LayerRun) -> LayerWindow: ...
+    def linear(self, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        stride, padding = self._conv
+        return F.conv2d(s, weight, bias, stride, padding)
 
-    def spikes(self, window: LayerWindow) -> torch.Tensor: ...
+    def spikes(self, window: LayerWindow) -> torch.Tensor:
+        return self.differentiable_spikes(window.out.spikes)
 
-    def accumulate(self, run: LayerRun, window: LayerWindow, m: torch.Tensor) -> None: ...
+    def differentiable_spikes(self, spikes: torch.Tensor) -> torch.Tensor:
+        pool = self.params.spec.pool
+        if pool <= 1:
+            return spikes
+        lead = spikes.shape[: spikes.dim() - 3]
+        pooled = F.max_pool2d(spikes.reshape(-1, *self.state_shape), pool)
+        return pooled.view(*lead, *pooled.shape[1:])
 
-    def eligibility(self, run: LayerRun, window: LayerWindow) -> None: ...
+    def parameter_grads(
+        self, s: torch.Tensor, grad: torch.Tensor, weight_shape: torch.Size
+    ) -> tuple[torch.Tensor, ...]:
+        stride, padding = self._conv
+        return torch.nn.grad.conv2d_weight(s, weight_shape, grad, stride, padding), grad.sum((0, 2, 3))
 
-    def apply_error(self, run: LayerRun, delta: torch.Tensor) -> None: ...
+    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
+        d = delta.reshape(-1, *self.state_shape)
+        pre = window.pre.reshape(-1, *self.input_shape)
+        grad_w, grad_b = self.parameter_grads(pre, d, self.params.weight.shape)
+        run.grad_w.add_(grad_w, alpha=1.0 / run.steps)
+        run.grad_b.add_(grad_b, alpha=1.0 / run.steps)
+
+    def differentiable_current(
+        self, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: SendDown
+    ) -> torch.Tensor:
+        return _Current.apply(s.reshape(s.shape[0], *self.input_shape), weight, bias, self, send_down)
+
+    def carry(self, in_shape: torch.Size) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        stride, padding = self._conv
+        return lambda delta, M: torch.nn.grad.conv2d_input(in_shape, M, delta, stride, padding)
 
 
-SPIKING_LAYERS: dict[str, type[SpikingLayer]] = {"dense": DenseLIF}
+SPIKING_LAYERS: dict[str, type[LIFLayer]] = {"dense": DenseLIF, "conv": ConvLIF}
 """The spiking layer class of each layer kind of a network spec."""
