@@ -93,7 +93,8 @@ def _offline(cls: type, name: str, layout: str) -> type:
             f"laid out as {layout}. Tonic downloads them from {url}; snn-drtp does not download them."
         )
 
-    return type(f"Offline{cls.__name__}", (cls,), {"download": refuse, "_copy_and_extract_local_data": refuse})
+    # same class name: Tonic keeps a dataset's files under save_to/<class name>
+    return type(cls.__name__, (cls,), {"download": refuse, "_copy_and_extract_local_data": refuse})
 
 
 def tonic_source(name: str, root: Path, train: bool) -> EventSource:
