@@ -51,10 +51,13 @@ def load_data(
         raise ValueError(
             f"network {spec.name} expects inputs {spec.input_shape}, dataset {name} gives {train_data.input_shape}"
         )
-    if train_data.task == "classification" and train_data.n_outputs > spec.n_outputs:
-        raise ValueError(
-            f"dataset {name} has {train_data.n_outputs} classes but network {spec.name} only {spec.n_outputs} outputs"
-        )
+    if train_data.task == "classification":
+        if train_data.n_outputs > spec.n_outputs:
+            raise ValueError(
+                f"dataset {name} has {train_data.n_outputs} classes but network {spec.name} only "
+                f"{spec.n_outputs} outputs"
+            )
+        splits = tuple(TensorData(s.x, s.y, spec.n_outputs, s.task, s.layout) for s in splits)
     return splits[0], splits[1]
 
 
