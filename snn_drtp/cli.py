@@ -59,7 +59,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default=d.engine, help="rate (ANN) or spiking (LIF)")
     p.add_argument("--network", default=d.network, help="name in networks/ or path to a .toml spec")
     p.add_argument("--rule", choices=rule_names(), default=d.rule, help="learning rule of the hidden layers")
-    p.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASET_NAMES)} or tonic:<Class>")
+    p.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASET_NAMES)}, tonic:<Class> or events:<folder>")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
     p.add_argument("--lr", type=float, default=None, help="learning rate; unset: Table 3 (rate), 5e-4 (spiking)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
@@ -88,6 +88,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     for name, (kind, text) in FRAME_FLAGS.items():
         ev.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
     ev.add_argument("--merge-polarity", action="store_true", help="one channel for ON and OFF events")
+    ev.add_argument("--binary-frames", action="store_true", help="1 where any event fell in a bin (spikes)")
     ev.add_argument(
         "--emulator",
         action="append",
@@ -110,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("name", choices=sorted(DATASETS), help="dataset")
     f.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
     f.add_argument("--source-dir", default=None, help="a folder that already holds the IDX files")
+
+    ev = sub.add_parser(
+        "evaluate", help="test a trained run on a dataset (with a 95 % interval)", formatter_class=FORMATTER
+    )
+    ev.add_argument("run", help="a run folder with a checkpoint")
+    ev.add_argument("--dataset", required=True, help="dataset to test on, framed as in the run's training")
+    ev.add_argument("--split", choices=("test", "train"), default="test", help="split")
 
     e = sub.add_parser(
         "experiment", help="run (or resume) an experiment folder's grid and summarise it", formatter_class=FORMATTER
@@ -187,7 +195,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             event_driven=not args.dense,
             neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
             frames={k: getattr(args, k) for k in FRAME_FLAGS if getattr(args, k) is not None}
-            | ({"merge_polarity": True} if args.merge_polarity else {}),
+            | ({"merge_polarity": True} if args.merge_polarity else {})
+            | ({"binary": True} if args.binary_frames else {}),
             emulator=_emulator_overrides(args.emulator),
             threads=args.threads,
             data_dir=args.data_dir,
@@ -197,6 +206,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         last10 = metrics["last10_test_error"]
         if last10 is not None:
             print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
+        return 0
+    if args.command == "evaluate":
+        from snn_drtp.training import evaluate_run
+
+        r = evaluate_run(args.run, args.dataset, args.split)
+        low, high = r["accuracy_95"]
+        print(
+            f"{args.run} on {r['dataset']} {r['split']} ({r['examples']} examples): accuracy {r['accuracy']:.2f} % "
+            f"(95 % interval {low:.1f} - {high:.1f} %), error {r['error']:.2f} %"
+        )
         return 0
     if args.command == "rules":
         width = max(len(name) for name, _, _ in rule_table())

@@ -76,7 +76,8 @@ class TrainConfig:
             (self.engine in ENGINES, f"engine {self.engine!r} is not one of {', '.join(ENGINES)}"),
             (
                 is_known_dataset(self.dataset),
-                f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)} or tonic:<Class>",
+                f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)}, tonic:<Class> or "
+                "events:<folder> (N-MNIST-format recordings with a labels.csv)",
             ),
             (self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),

@@ -10,6 +10,8 @@ Spec format (``experiments/NAME/experiment.toml``)::
     [grid]                    # every combination is one run
     rule = ["drtp", "bp", "shallow"]
     seed = [0, 1]
+    [evaluate]                # optional: also test every trained run on these datasets' test split
+    datasets = ["nmnist-small"]
 
 Each run's folder is ``runs/<engine>-<network>-<rule>[-T<steps>]-seed<seed>-<hash>``, the hash
 taken over the configuration fields that change its numbers (:meth:`TrainConfig.run_name`):
@@ -34,7 +36,7 @@ from snn_drtp import plots
 from snn_drtp.config import TrainConfig
 from snn_drtp.io import write_json_and_markdown
 from snn_drtp.paper import MNIST_RESULTS
-from snn_drtp.training import train
+from snn_drtp.training import evaluate_run, train
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
 
@@ -110,6 +112,9 @@ def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1) -> dict[st
             results = pool.map(_run_one, tasks, chunksize=1)
     else:
         results = [_run_one(t) for t in tasks]
+    for dataset in spec.get("evaluate", {}).get("datasets", []):
+        for _, out in tasks:
+            evaluate_run(out, dataset, progress=False)
     return summarise_experiment(folder, spec, configs, results)
 
 
@@ -124,6 +129,16 @@ def summarise_existing(path: str | Path) -> dict[str, Any]:
             raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
         results.append(json.loads(metrics.read_text()))
     return summarise_experiment(folder, spec, configs, results)
+
+
+def _evaluation(run: Path, dataset: str) -> dict[str, Any]:
+    path = run / "evaluations.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    if f"{dataset}/test" not in recorded:
+        raise FileNotFoundError(
+            f"{run} has no evaluation on {dataset}: run `snn-drtp evaluate {run} --dataset {dataset}`"
+        )
+    return recorded[f"{dataset}/test"]
 
 
 def summarise_experiment(
@@ -142,6 +157,10 @@ def summarise_experiment(
         "| s/epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    extra = spec.get("evaluate", {}).get("datasets", [])
+    if extra:
+        lines[-2] = lines[-2][:-1] + "".join(f" {d} test accuracy (%) |" for d in extra)
+        lines[-1] = lines[-1] + "---|" * len(extra)
     for label, members in groups.items():
         first = members[0][0]
         values = [m["last10_test_error"] for _, m in members]
@@ -170,10 +189,17 @@ def summarise_experiment(
             "median_seconds_per_epoch": secs,
         }
         paper_txt = f"{paper[0]:.2f} +- {paper[1]:.2f}" if paper else "-"
+        cells = []
+        for dataset in extra:
+            found = [_evaluation(folder / "runs" / c.run_name(), dataset) for c, _ in members]
+            summary["groups"][label][f"{dataset}_test"] = found
+            cells.append(
+                ", ".join(f"{r['accuracy']:.1f} [{r['accuracy_95'][0]:.1f}, {r['accuracy_95'][1]:.1f}]" for r in found)
+            )
         lines.append(
             f"| {label} | {first.lr:g} | {len(values)} | {len(members[0][1]['epoch'])} | "
             f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
-            f"{paper_txt} | {secs:.1f} |"
+            f"{paper_txt} | {secs:.1f} |" + "".join(f" {c} |" for c in cells)
         )
     write_json_and_markdown(folder / "summary", summary, lines)
     curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}

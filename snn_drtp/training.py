@@ -9,6 +9,7 @@ epoch and gives the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -290,3 +291,46 @@ def train(
             title = f"{label}: alignment with {engine.exact_reference}"
             plots.alignment_angles({label: metrics}, out / "angles.png", title, engine.exact_reference)
     return metrics
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95 % by default), in [0, 1]."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def evaluate_run(run_dir: str | Path, dataset: str, split: str = "test", progress: bool = True) -> dict[str, Any]:
+    """Test a trained run (its last checkpoint) on ``dataset``'s ``split``, framed as in its training
+    (for example a network trained on emulated N-MNIST on the real recordings); returns the error
+    with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``."""
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    config = TrainConfig.from_dict(state["config"])
+    engine = build_engine(config)
+    engine.params.load_state_dict(state["model"])
+    train_data, test_data = load_data(config, engine, dataset=dataset, progress=progress)
+    data = train_data if split == "train" else test_data
+    error, loss = evaluate(engine, data)
+    if error is None:
+        raise ValueError(f"dataset {dataset} is a regression task; evaluate_run reports classification errors")
+    correct = round(len(data) * (100.0 - error) / 100.0)
+    low, high = wilson_interval(correct, len(data))
+    result = {
+        "dataset": dataset,
+        "split": split,
+        "examples": len(data),
+        "error": error,
+        "accuracy": 100.0 - error,
+        "accuracy_95": [100 * low, 100 * high],
+        "loss": loss,
+        "epochs": len(state["metrics"]["epoch"]),
+    }
+    path = run_dir / "evaluations.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    recorded[f"{dataset}/{split}"] = result
+    atomic_write_json(path, recorded)
+    return result

@@ -57,14 +57,14 @@ def test_broken_nmnist_files_give_errors_naming_them(tmp_path, mangle, message):
         read_nmnist_bin(tmp_path / "bad.bin", (34, 34, 2))
 
 
-def make_folder(root, split="train", n=6, width=20, height=18):
+def make_folder(root, split="train", n=6, width=20, height=18, seed=0):
     folder = root / split
     folder.mkdir(parents=True)
     with (folder / "labels.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "label"])
         for i in range(n):
-            write_nmnist_bin(folder / f"{i:05d}.bin", events(200, seed=i, width=width, height=height))
+            write_nmnist_bin(folder / f"{i:05d}.bin", events(200, seed=100 * seed + i, width=width, height=height))
             writer.writerow([f"{i:05d}.bin", i % 3])
     return root
 
@@ -76,8 +76,15 @@ def test_event_folder_reads_recordings_and_infers_the_sensor(tmp_path):
     ev, label = folder[4]
     assert label == 1 and len(ev) == 200
     assert EventFolder(root, "train", (40, 40, 2)).sensor_size == (40, 40, 2)
+    make_folder(root, "test", n=2, width=25, height=10)
+    train, test = load_dataset(f"events:{root}", tmp_path / "cache", frames=FrameSpec(n_time_bins=3), progress=False)
+    assert train.x.shape == (6, 3, 2, 18, 25) and test.x.shape == (2, 3, 2, 18, 25)  # one sensor over both splits
+    given, _ = load_dataset(
+        f"events:{root}:40x30x2", tmp_path / "cache", frames=FrameSpec(n_time_bins=3), progress=False
+    )
+    assert given.x.shape == (6, 3, 2, 30, 40)
     with pytest.raises(FileNotFoundError, match=r"labels.csv \(columns file,label\)"):
-        EventFolder(root, "test")
+        EventFolder(root, "validation")
     (root / "train" / "00002.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"names 1 missing file\(s\).*00002.bin"):
         EventFolder(root, "train")
@@ -200,3 +207,37 @@ def test_both_engines_train_on_event_frames_the_rate_engine_on_their_mean(tmp_pa
     for config in (spiking, rate):
         metrics = train(config, None, progress=False, log=None)
         assert len(metrics["test_error"]) == 1 and metrics["angle_to_bp"]["layer1"]
+
+
+def test_evaluate_run_on_another_dataset_records_the_error_with_a_wilson_interval(tmp_path):
+    """A run trained on one event dataset, tested on another framed the same way: evaluating on its
+    own test split gives the error its last epoch logged; the interval is the Wilson score interval
+    (both ends solve |k/n - p| = z sqrt(p (1 - p) / n)) and lands in evaluations.json."""
+    import json
+
+    from snn_drtp.config import TrainConfig
+    from snn_drtp.training import evaluate_run, train
+
+    for name, seed in (("nmnist-small", 0), ("other-folder", 1)):
+        make_folder(tmp_path / "data" / name, "train", n=12, width=34, height=34, seed=seed)
+        make_folder(tmp_path / "data" / name, "test", n=7, width=34, height=34, seed=seed + 10)
+    config = TrainConfig(
+        engine="spiking",
+        dataset="nmnist-small",
+        network="nmnist-fc",
+        epochs=1,
+        batch_size=4,
+        lr=1e-3,
+        steps=5,
+        data_dir=str(tmp_path / "data"),
+        angle_batch=0,
+    )
+    metrics = train(config, tmp_path / "run", progress=False, log=None)
+    own = evaluate_run(tmp_path / "run", "nmnist-small", progress=False)
+    assert own["examples"] == 7 and own["error"] == pytest.approx(metrics["test_error"][-1])
+    other = evaluate_run(tmp_path / "run", f"events:{tmp_path / 'data' / 'other-folder'}", progress=False)
+    k, n, z = round(7 * other["accuracy"] / 100), 7, 1.959964
+    for p in np.array(other["accuracy_95"]) / 100:
+        assert abs(k / n - p) == pytest.approx(z * np.sqrt(p * (1 - p) / n), abs=1e-9)
+    recorded = json.loads((tmp_path / "run" / "evaluations.json").read_text())
+    assert set(recorded) == {"nmnist-small/test", f"events:{tmp_path / 'data' / 'other-folder'}/test"}

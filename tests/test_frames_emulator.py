@@ -1,6 +1,7 @@
 """Frames through Tonic's ToFrame with its quirks handled, the frame cache, and the emulator."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_emulated_events_follow_the_saccades_and_the_threshold():
     """A bright bar moving with the saccades gives events while it moves (the raised-cosine
     displacement changes) and almost none between saccades; ON and OFF balance; a higher contrast
     threshold gives fewer events, about in proportion."""
-    params = EmulatorParams(noise_hz=0.0)
+    params = EmulatorParams(noise_hz=0.0, threshold=0.3)
     ev = EventEmulator(params)(digit()[None])[0]
     t = torch.arange(0, 310_000, 1000, dtype=torch.float64)
     px, py = saccade_path(params, t)
@@ -117,10 +118,29 @@ def test_emulated_events_follow_the_saccades_and_the_threshold():
     bins = np.clip(ev["t"] // 1000, 0, len(moving) - 1)
     assert moving[bins].mean() > 0.98
     assert 0.4 < ev["p"].mean() < 0.6
-    fewer = EventEmulator(EmulatorParams(noise_hz=0.0, threshold=2 * params.threshold))(digit()[None])[0]
+    fewer = EventEmulator(replace(params, threshold=2 * params.threshold))(digit()[None])[0]
     assert 0.35 < len(fewer) / len(ev) < 0.65
     blank = EventEmulator(EmulatorParams(noise_hz=5.0))(torch.zeros(1, 28, 28))[0]
     assert abs(len(blank) - 5.0 * 0.31 * 34 * 34) < 5 * np.sqrt(5.0 * 0.31 * 34 * 34)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_polarity_follows_the_edges_of_a_moving_bar(negative):
+    """Saccade 1 moves the image right (+x) over the sensor: a bright bar on a dark screen brightens
+    the pixels ahead of its right edge (ON) and darkens those behind its left edge (OFF), so ON
+    events lie right of OFF events; on a negative display (dark bar on a bright screen) the other
+    way round."""
+    params = EmulatorParams(
+        noise_hz=0.0,
+        threshold=0.3,
+        negative=negative,
+        saccades=((4.0, 0.0),),
+        saccade_starts_us=(0.0,),
+        saccade_durations_us=(100_000.0,),
+    )
+    ev = EventEmulator(params)(digit()[None])[0]
+    on, off = ev["x"][ev["p"] == 1].mean(), ev["x"][ev["p"] == 0].mean()
+    assert len(ev) > 50 and (on < off - 2 if negative else on > off + 2)
 
 
 def test_emulator_defaults_are_the_committed_fit():

@@ -158,7 +158,9 @@ def load_dataset(
         return synthetic_classification(seed)
     if is_event_dataset(name):
         return load_event_dataset(name, cache_dir, frames, emulator, progress)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or tonic:<Class>")
+    raise ValueError(
+        f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, tonic:<Class> or events:<folder>"
+    )
 
 
 def load_event_dataset(

@@ -5,7 +5,9 @@ three saccades (a triangle: right-down, right-up, back left), so a still image b
 brightness-change events. This module does the same in simulation, for a batch of images at once:
 
 1. The image, blurred by the optics (Gaussian, ``blur`` pixels) and shown on a display whose black
-   level is ``dark`` (fraction of white), gives the log intensity L = ln(dark + (1 - dark) I).
+   level is ``dark`` (fraction of white), gives the log intensity L = ln(dark + (1 - dark) I); with
+   ``negative`` the display shows it dark on a bright screen, I -> 1 - I (the real recordings'
+   ON/OFF sense calls for this: the fit below picks it).
 2. The image moves over the 34 x 34 sensor along the saccades; saccade k starts at
    ``saccade_starts_us[k]`` and moves by its displacement with a raised-cosine profile over
    ``saccade_durations_us[k]`` (speed bell-shaped, as the real recordings' event rates are).
@@ -52,16 +54,17 @@ class EmulatorParams:
     emulator-fit``; ``experiments/emulator-vs-real/fitted_params.json``); the saccade displacements
     are those of the N-MNIST protocol (Orchard et al. 2015; Tonic's ``stabilize``)."""
 
-    threshold: float = 0.6633
+    threshold: float = 0.6553
     mismatch: float = 0.05
     refractory_us: float = 1000.0
     noise_hz: float = 0.352
-    dark: float = 0.05
+    dark: float = 0.02
+    negative: bool = True
     blur: float = 0.0
-    offset: tuple[float, float] = (-0.5, 0.5)
-    saccades: tuple[tuple[float, float], ...] = ((3.5, 7.0), (3.5, -7.0), (-7.0, 0.0))
-    saccade_starts_us: tuple[float, ...] = (5000.0, 107500.0, 215000.0)
-    saccade_durations_us: tuple[float, ...] = (85000.0, 80000.0, 80000.0)
+    offset: tuple[float, float] = (0.0, 2.0)
+    saccades: tuple[tuple[float, float], ...] = ((2.8, 5.6), (3.15, -6.3), (-6.3, 0.0))
+    saccade_starts_us: tuple[float, ...] = (2500.0, 105000.0, 207500.0)
+    saccade_durations_us: tuple[float, ...] = (120000.0, 90000.0, 100000.0)
     duration_us: float = 310000.0
     dt_us: float = 5000.0
 
@@ -135,10 +138,12 @@ class EventEmulator:
         self.threshold = self.params.threshold * mismatch.clamp(min=0.2)
 
     def log_canvas(self, images: torch.Tensor) -> torch.Tensor:
-        """ln(dark + (1 - dark) I) of the blurred images on a canvas with a dark margin, laid out
+        """ln(dark + (1 - dark) I) of the blurred images on a canvas with a margin of background, laid out
         [height, width, image] so that every step's window is a contiguous run over the images."""
         p = self.params
         padded = F.pad(images.float(), (MARGIN, MARGIN, MARGIN, MARGIN))
+        if p.negative:
+            padded = 1 - padded
         gy, gx = _blur_matrix(padded.shape[1], p.blur), _blur_matrix(padded.shape[2], p.blur)
         blurred = gy @ padded @ gx.T if p.blur > 0 else padded
         return torch.log(p.dark + (1 - p.dark) * blurred.clamp(0.0, 1.0)).permute(1, 2, 0).contiguous()

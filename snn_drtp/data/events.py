@@ -7,6 +7,8 @@ Sources of (events, label) pairs:
   or the repository's ``../shared/data/nmnist-small``;
 * ``emulated-nmnist`` / ``emulated-nfashion``: MNIST / Fashion-MNIST recorded by the emulator
   (:mod:`snn_drtp.data.emulator`), generated on first use;
+* ``events:<folder>`` (or ``events:<folder>:<W>x<H>x<P>``): any folder laid out as nmnist-small,
+  recordings of any sensor in the N-MNIST binary format, the sensor size given or inferred;
 * ``nmnist``, ``dvsgesture``, ``shd``, ``pokerdvs`` and ``tonic:<ClassName>``: Tonic's dataset
   classes, reading the user's files in Tonic's layout under ``<data dir>/tonic``. Tonic would
   download missing files on construction; here a missing dataset raises
@@ -22,8 +24,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -168,7 +171,18 @@ EVENT_DATASETS = ("nmnist-small", *EMULATED, *TONIC_DATASETS)
 
 
 def is_event_dataset(name: str) -> bool:
-    return name in EVENT_DATASETS or name.startswith("tonic:")
+    return name in EVENT_DATASETS or name.startswith(("tonic:", "events:"))
+
+
+def event_folder_sensor(name: str) -> tuple[Path, tuple[int, int, int] | None]:
+    """``events:<folder>`` or ``events:<folder>:<W>x<H>x<P>``: a folder of N-MNIST-format recordings
+    (:class:`~snn_drtp.data.event_files.EventFolder`) and its sensor size, given or (None) inferred."""
+    body = name[len("events:") :]
+    head, _, tail = body.rpartition(":")
+    if head and re.fullmatch(r"\d+x\d+x\d+", tail):
+        width, height, polarities = (int(v) for v in tail.split("x"))
+        return Path(head), (width, height, polarities)
+    return Path(body), None
 
 
 def default_duration(name: str) -> float:
@@ -210,6 +224,14 @@ def event_source(
         source = EventFolder(root, split, SENSOR_SIZE)
         stats = [(f.name, f.stat().st_size) for f in source.files]
         return source, {"root": str(root.resolve()), "files": cache_key(stats)}
+    if name.startswith("events:"):
+        root, sensor = event_folder_sensor(name)
+        if sensor is None:  # both splits on the sensor inferred over both
+            inferred = [EventFolder(root, s).sensor_size for s in ("train", "test")]
+            sensor = tuple(max(sizes) for sizes in zip(*inferred, strict=True))  # type: ignore[assignment]
+        source = EventFolder(root, split, sensor)
+        stats = [(f.name, f.stat().st_size) for f in source.files]
+        return source, {"root": str(root.resolve()), "files": cache_key(stats), "sensor": source.sensor_size}
     if name in EMULATED:
         params = emulator or EmulatorParams()
         train, test = load_idx_dataset(EMULATED[name], data_dir)
@@ -220,7 +242,9 @@ def event_source(
         root = _tonic_root(data_dir)
         source = tonic_source(name, root, split == "train")
         return source, {"root": str(root.resolve()), "samples": len(source)}
-    raise ValueError(f"unknown event dataset {name!r}; choose one of {', '.join(EVENT_DATASETS)} or tonic:<Class>")
+    raise ValueError(
+        f"unknown event dataset {name!r}; choose one of {', '.join(EVENT_DATASETS)}, tonic:<Class> or events:<folder>"
+    )
 
 
 def _tonic_root(data_dir: str | Path | None) -> Path:
@@ -278,11 +302,13 @@ def cached_frames(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The frames and labels of a dataset split, from the cache or computed and cached (atomically)."""
     source, fingerprint = event_source(name, split, data_dir, emulator)
-    stem = f"{name.replace(':', '-')}-{split}-{cache_key(name, split, fingerprint, spec.key(), CACHE_FORMAT)}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[-48:]
+    stem = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), CACHE_FORMAT)}"
     frames_path, labels_path = cache_paths(_cache_folder(data_dir), stem)
-    if frames_path.exists() and labels_path.exists():
-        return np.load(frames_path, mmap_mode="r"), np.load(labels_path)
-    frames, labels = frames_of(source, spec, desc=f"{name} {split}: frames", progress=progress)
-    atomic_save_npy(labels_path, labels)
-    atomic_save_npy(frames_path, frames)
-    return frames, labels
+    counting = replace(spec, binary=False)
+    if not (frames_path.exists() and labels_path.exists()):
+        frames, labels = frames_of(source, counting, desc=f"{name} {split}: frames", progress=progress)
+        atomic_save_npy(labels_path, labels)
+        atomic_save_npy(frames_path, frames)
+    frames = np.load(frames_path, mmap_mode="r")
+    return (spec.finish(frames) if spec.binary else frames), np.load(labels_path)

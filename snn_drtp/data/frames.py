@@ -3,7 +3,8 @@
 A :class:`FrameSpec` applies, in order, Tonic's ``Denoise`` (``denoise_us`` > 0), ``Downsample``
 (``downsample`` != 1) and ``MergePolarities`` (``merge_polarity``), then ``ToFrame``, and returns
 event counts per frame, polarity and pixel, [T, P, H, W] (or [T, P, W] for a sensor without a y
-axis, such as SHD's 700 channels). Frames cover either ``n_time_bins`` equal bins or frames of
+axis, such as SHD's 700 channels); with ``binary`` a frame holds 1 where any event fell (spikes).
+Frames cover either ``n_time_bins`` equal bins or frames of
 ``time_window_us``, from time 0 over ``duration_us`` when that is set (every sample on the same
 clock) or over each sample's first to last event.
 
@@ -44,8 +45,11 @@ class FrameSpec:
     merge_polarity: bool = False
     denoise_us: float = 0.0
     downsample: float = 1.0
+    binary: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("time_window_us", "duration_us", "denoise_us", "downsample"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         checks = [
             (self.n_time_bins >= 1, f"n_time_bins must be >= 1, got {self.n_time_bins}"),
             (
@@ -61,7 +65,10 @@ class FrameSpec:
                 raise ValueError(f"frames: {message}")
 
     def key(self) -> dict:
-        return asdict(self)
+        """The fields that change the cached event counts (``binary`` is applied after the cache)."""
+        key = asdict(self)
+        del key["binary"]
+        return key
 
     def sensor_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
         """(W, H, P) after downsampling and polarity merging."""
@@ -110,7 +117,11 @@ class FrameSpec:
         )(events)
         if frames.shape[0] != count:
             raise AssertionError(f"ToFrame made {frames.shape[0]} frames, expected {count}")
-        return np.minimum(frames, np.iinfo(FRAME_DTYPE).max).astype(FRAME_DTYPE)
+        return self.finish(frames)
+
+    def finish(self, frames: np.ndarray) -> np.ndarray:
+        """Counts as stored (uint8, at most 255), or 0/1 spikes with ``binary``."""
+        return np.minimum(frames, 1 if self.binary else np.iinfo(FRAME_DTYPE).max).astype(FRAME_DTYPE)
 
 
 def cache_key(*parts: object) -> str:
