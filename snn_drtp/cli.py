@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--source-dir", default=None, help="a folder that already holds the IDX files")
 
     ev = sub.add_parser(
-        "evaluate", help="test a trained run on a dataset (with a 95 % interval)", formatter_class=FORMATTER
+        "evaluate", help="test a trained run on a dataset (with a 95 %% interval)", formatter_class=FORMATTER
     )
     ev.add_argument("run", help="a run folder with a checkpoint")
     ev.add_argument("--dataset", required=True, help="dataset to test on, framed as in the run's training")

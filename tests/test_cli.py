@@ -47,6 +47,15 @@ def test_train_help_shows_the_defaults(capsys):
     assert "drtp-ternary" in text
 
 
+@pytest.mark.parametrize(
+    "command", [[], ["rules"], ["data"], ["evaluate"], ["experiment"], ["validate"], ["emulator-fit"], ["demo"]]
+)
+def test_every_help_page_renders(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--help"])
+    assert stop.value.code == 0 and "usage: snn-drtp" in capsys.readouterr().out
+
+
 def test_fetch_with_a_missing_source_folder_says_so(tmp_path, capsys):
     assert main(["data", "fetch", "mnist", "--data-dir", str(tmp_path), "--source-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
