@@ -159,7 +159,7 @@ def summarise_experiment(
     ]
     extra = spec.get("evaluate", {}).get("datasets", [])
     if extra:
-        lines[-2] = lines[-2][:-1] + "".join(f" {d} test accuracy (%) |" for d in extra)
+        lines[-2] = lines[-2] + "".join(f" {d} test accuracy (%) |" for d in extra)
         lines[-1] = lines[-1] + "---|" * len(extra)
     for label, members in groups.items():
         first = members[0][0]
@@ -204,10 +204,12 @@ def summarise_experiment(
     write_json_and_markdown(folder / "summary", summary, lines)
     curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])
-    plots.alignment_angles(
-        {k: v for k, v in curves.items() if v["angle_to_bp"]},
-        folder / "angles.png",
-        f"{summary['name']}: alignment with the exact gradient",
-        "BP (rate) or BPTT (spiking)",
-    )
+    measured = {k: v for k, v in curves.items() if v["angle_to_bp"]}
+    if measured:  # angle_batch = 0 measures none
+        plots.alignment_angles(
+            measured,
+            folder / "angles.png",
+            f"{summary['name']}: alignment with the exact gradient",
+            "BP (rate) or BPTT (spiking)",
+        )
     return summary

@@ -304,7 +304,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
 
 
 def evaluate_run(run_dir: str | Path, dataset: str, split: str = "test", progress: bool = True) -> dict[str, Any]:
-    """Test a trained run (its last checkpoint) on ``dataset``'s ``split``, framed as in its training
+    """Test a trained run (its last checkpoint) on the whole of ``dataset``'s ``split``, framed as in its training
     (for example a network trained on emulated N-MNIST on the real recordings); returns the error
     with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``."""
     run_dir = Path(run_dir)

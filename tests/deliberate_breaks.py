@@ -279,6 +279,13 @@ BREAKS = [
         "tests/test_spiking_conv.py",
     ),
     (
+        "experiment summary: one column per evaluated dataset",
+        "snn_drtp/experiments.py",
+        'lines[-2] = lines[-2] + "".join(',
+        'lines[-2] = lines[-2][:-1] + "".join(',
+        "tests/test_experiments.py -k evaluate",
+    ),
+    (
         "evaluation: Wilson interval centre",
         "snn_drtp/training.py",
         "centre = (p + z * z / (2 * n)) / (1 + z * z / n)",

@@ -59,6 +59,20 @@ def test_experiment_runs_resumes_and_summarises(tmp_path):
     assert "lr=0.005" in (spec / "summary.md").read_text()
 
 
+def test_evaluate_section_tests_every_run_and_adds_a_column(tmp_path):
+    whole_test_split = BASE.replace("test_subset = 100\n", "")  # evaluate_run tests on a whole split
+    spec = write_spec(
+        tmp_path / "e", whole_test_split + '[grid]\nseed = [0, 1]\n[evaluate]\ndatasets = ["synth-classification"]\n'
+    )
+    summary = run_experiment(spec, jobs=1)
+    (group,) = summary["groups"].values()
+    found = group["synth-classification_test"]
+    assert [100 - r["accuracy"] for r in found] == pytest.approx(group["final_test_error"])
+    table = [line for line in (spec / "summary.md").read_text().splitlines() if line.startswith("|")]
+    assert "| synth-classification test accuracy (%) |" in table[0]
+    assert len({line.count("|") for line in table}) == 1  # header, rule and rows have the same columns
+
+
 def test_experiment_spec_errors_name_the_file(tmp_path):
     bad = write_spec(tmp_path / "bad", 'name = "x"\n[base\nnetwork = 1\n')
     with pytest.raises(ValueError, match=r"experiment.toml: not valid TOML"):
