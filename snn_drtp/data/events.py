@@ -166,6 +166,7 @@ class EventDatasetInfo:
     default_duration_us: float
 
 
+UNCHECKED_SENSOR = (256, 256, 2)  # the N-MNIST format's range: lists files without reading them
 EMULATED = {"emulated-nmnist": "mnist", "emulated-nfashion": "fashion-mnist"}
 EVENT_DATASETS = ("nmnist-small", *EMULATED, *TONIC_DATASETS)
 
@@ -226,12 +227,9 @@ def event_source(
         return source, {"root": str(root.resolve()), "files": cache_key(stats)}
     if name.startswith("events:"):
         root, sensor = event_folder_sensor(name)
-        if sensor is None:  # both splits on the sensor inferred over both
-            inferred = [EventFolder(root, s).sensor_size for s in ("train", "test")]
-            sensor = tuple(max(sizes) for sizes in zip(*inferred, strict=True))  # type: ignore[assignment]
-        source = EventFolder(root, split, sensor)
+        source = EventFolder(root, split, sensor) if sensor else _InferredSensorFolder(root, split)
         stats = [(f.name, f.stat().st_size) for f in source.files]
-        return source, {"root": str(root.resolve()), "files": cache_key(stats), "sensor": source.sensor_size}
+        return source, {"root": str(root.resolve()), "files": cache_key(stats), "sensor": sensor}
     if name in EMULATED:
         params = emulator or EmulatorParams()
         train, test = load_idx_dataset(EMULATED[name], data_dir)
@@ -245,6 +243,35 @@ def event_source(
     raise ValueError(
         f"unknown event dataset {name!r}; choose one of {', '.join(EVENT_DATASETS)}, tonic:<Class> or events:<folder>"
     )
+
+
+class _InferredSensorFolder:
+    """A split of an event folder on the sensor inferred over both splits (so that train and test
+    frames match), read only when its events are asked for: a cached dataset reads no recording."""
+
+    def __init__(self, root: Path, split: str):
+        self.root, self.split = root, split
+        self.files = EventFolder(root, split, UNCHECKED_SENSOR).files
+        self._folder: EventFolder | None = None
+
+    @property
+    def folder(self) -> EventFolder:
+        if self._folder is None:
+            splits = {s: EventFolder(self.root, s) for s in ("train", "test")}
+            sizes = zip(*(f.sensor_size for f in splits.values()), strict=True)
+            self._folder = splits[self.split]
+            self._folder.sensor_size = tuple(max(size) for size in sizes)  # type: ignore[assignment]
+        return self._folder
+
+    @property
+    def sensor_size(self) -> tuple[int, int, int]:
+        return self.folder.sensor_size  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return self.folder[index]
 
 
 def _tonic_root(data_dir: str | Path | None) -> Path:
