@@ -28,4 +28,8 @@ def build_engine(config: TrainConfig, params: Params | None = None) -> Engine:
     params = params if params is not None else build_params(config)
     if config.engine == "spiking":
         return SpikingEngine(params, spiking_options(config, params.spec))
+    if config.engine == "brian2":
+        from snn_drtp.brian import Brian2Engine
+
+        return Brian2Engine(params, spiking_options(config, params.spec), target=config.brian2_target)
     return RateEngine(params)

@@ -4,6 +4,8 @@ snn-drtp train --network fc1-500 --rule drtp --epochs 100 --out runs/drtp
 snn-drtp rules
 snn-drtp data fetch mnist
 snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
+snn-drtp crosscheck --network fc1-100 --rule drtp --examples 10
+snn-drtp nir export runs/drtp model.nir
 snn-drtp demo
 """
 
@@ -13,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from snn_drtp.config import ENGINES, OPTIMIZERS, TrainConfig
+from snn_drtp.config import BRIAN2_TARGETS, ENGINES, OPTIMIZERS, TrainConfig
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
 from snn_drtp.rules import rule_names, rule_table
@@ -51,30 +53,16 @@ def _emulator_overrides(pairs: list[str]) -> dict[str, float]:
     return out
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    d = TrainConfig()
-    p = sub.add_parser(
-        "train", help="train one network; resumes if --out holds a stopped run", formatter_class=FORMATTER
-    )
-    p.add_argument("--engine", choices=ENGINES, default=d.engine, help="rate (ANN) or spiking (LIF)")
+def _model_args(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     p.add_argument("--network", default=d.network, help="name in networks/ or path to a .toml spec")
     p.add_argument("--rule", choices=rule_names(), default=d.rule, help="learning rule of the hidden layers")
     p.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASET_NAMES)}, tonic:<Class> or events:<folder>")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
-    p.add_argument("--lr", type=float, default=None, help="learning rate; unset: Table 3 (rate), 5e-4 (spiking)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
-    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout on the input of every dense layer")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, B_k, order, dropout, encoding")
-    p.add_argument("--zero-init", action="store_true", help="zero-initialise forward weights")
-    p.add_argument("--train-subset", type=int, default=None, help="use the first N training examples (unset: all)")
-    p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples (unset: all)")
-    p.add_argument("--angle-batch", type=int, default=d.angle_batch, help="examples for the alignment angle")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (unset: torch's default)")
     p.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
-    p.add_argument("--out", default=None, help="run folder (unset: runs/<run name>)")
-    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
-    g = p.add_argument_group("spiking engine")
+
+
+def _spiking_args(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    g = p.add_argument_group("spiking engines (spiking, brian2)")
     g.add_argument("--steps", "-T", type=int, default=d.steps, help="time steps per presentation of static input")
     g.add_argument("--encoder", choices=ENCODERS, default=d.encoder, help="spike encoder of static input")
     g.add_argument("--surrogate", choices=sorted(SURROGATES), default=d.surrogate, help="surrogate psi(v)")
@@ -82,6 +70,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tau-pre", type=float, default=d.tau_pre, help="pre-synaptic trace time constant (s); 0 = spikes")
     g.add_argument("--time-chunk", type=int, default=d.time_chunk, help="steps simulated at once (0 = all T)")
     g.add_argument("--dense", action="store_true", help="dense products instead of event-driven ones")
+    g.add_argument(
+        "--brian2-target", choices=BRIAN2_TARGETS, default=d.brian2_target, help="Brian2 code generation target"
+    )
     for name, (kind, text) in NEURON_FLAGS.items():
         g.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{text}; unset: the spec's")
     ev = p.add_argument_group("event datasets (frames: T = --steps bins)")
@@ -98,10 +89,92 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train", help="train one network; resumes if --out holds a stopped run", formatter_class=FORMATTER
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=d.engine,
+        help="rate (ANN), spiking (LIF, PyTorch) or brian2 (the same LIF network and rule in Brian2: "
+        "small dense networks, label- or output-timed rules, slow)",
+    )
+    _model_args(p, d)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
+    p.add_argument("--lr", type=float, default=None, help="learning rate; unset: Table 3 (rate), 5e-4 (spiking)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout on the input of every dense layer")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
+    p.add_argument("--zero-init", action="store_true", help="zero-initialise forward weights")
+    p.add_argument("--train-subset", type=int, default=None, help="use the first N training examples (unset: all)")
+    p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples (unset: all)")
+    p.add_argument("--angle-batch", type=int, default=d.angle_batch, help="examples for the alignment angle")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (unset: torch's default)")
+    p.add_argument("--out", default=None, help="run folder (unset: runs/<run name>)")
+    p.add_argument("--init-from", default=None, help="start from this run folder's (or NIR file's) parameters")
+    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    _spiking_args(p, d)
+
+
+def _crosscheck_parser(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser(
+        "crosscheck",
+        help="one presentation in the PyTorch and Brian2 engines: spike agreement and update differences",
+        formatter_class=FORMATTER,
+    )
+    _model_args(p, d)
+    p.add_argument("--examples", type=int, default=10, help="test examples presented at once")
+    p.add_argument("--precision", choices=("float64", "float32"), default="float64", help="torch engine precision")
+    p.add_argument("--out", default=None, help="also write the report to this JSON file")
+    p.add_argument("--init-from", default=None, help="parameters of this run folder or NIR file (unset: the seed's)")
+    _spiking_args(p, d)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of a train or crosscheck command line (flags a command lacks keep their defaults)."""
+    d = TrainConfig()
+    return TrainConfig(
+        network=args.network,
+        rule=args.rule,
+        dataset=args.dataset,
+        engine=getattr(args, "engine", "spiking"),
+        epochs=getattr(args, "epochs", d.epochs),
+        lr=getattr(args, "lr", d.lr),
+        batch_size=getattr(args, "batch_size", d.batch_size),
+        dropout=getattr(args, "dropout", d.dropout),
+        optimizer=getattr(args, "optimizer", d.optimizer),
+        seed=args.seed,
+        zero_init=getattr(args, "zero_init", d.zero_init),
+        train_subset=getattr(args, "train_subset", d.train_subset),
+        test_subset=getattr(args, "test_subset", d.test_subset),
+        angle_batch=getattr(args, "angle_batch", d.angle_batch),
+        steps=args.steps,
+        encoder=args.encoder,
+        surrogate=args.surrogate,
+        slope=args.slope,
+        tau_pre=args.tau_pre,
+        time_chunk=args.time_chunk,
+        event_driven=not args.dense,
+        neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
+        frames={k: getattr(args, k) for k in FRAME_FLAGS if getattr(args, k) is not None}
+        | ({"merge_polarity": True} if args.merge_polarity else {})
+        | ({"binary": True} if args.binary_frames else {}),
+        emulator=_emulator_overrides(args.emulator),
+        brian2_target=args.brian2_target,
+        init_from=args.init_from,
+        threads=getattr(args, "threads", d.threads),
+        data_dir=args.data_dir,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snn-drtp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _crosscheck_parser(sub)
 
     sub.add_parser("rules", help="the learning rules: third factor m_k and when it exists")
 
@@ -118,6 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("run", help="a run folder with a checkpoint")
     ev.add_argument("--dataset", required=True, help="dataset to test on, framed as in the run's training")
     ev.add_argument("--split", choices=("test", "train"), default="test", help="split")
+    ev.add_argument("--engine", choices=ENGINES, default=None, help="simulate in this engine (unset: the run's)")
+
+    nr = sub.add_parser("nir", help="networks to and from NIR (the neuromorphic intermediate representation)")
+    nr_sub = nr.add_subparsers(dest="nir_command", required=True)
+    ex = nr_sub.add_parser("export", help="write a run's trained network as a .nir file", formatter_class=FORMATTER)
+    ex.add_argument("run", help="a run folder with a checkpoint")
+    ex.add_argument("file", help="the .nir file to write")
+    info = nr_sub.add_parser("info", help="what a .nir file holds, as this project reads it", formatter_class=FORMATTER)
+    info.add_argument("file", help="a .nir file")
+    info.add_argument("--dt", type=float, default=1e-3, help="time step (s) for graphs written by other tools")
 
     e = sub.add_parser(
         "experiment", help="run (or resume) an experiment folder's grid and summarise it", formatter_class=FORMATTER
@@ -171,51 +254,44 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         from snn_drtp.training import train
 
-        config = TrainConfig(
-            network=args.network,
-            rule=args.rule,
-            dataset=args.dataset,
-            engine=args.engine,
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            dropout=args.dropout,
-            optimizer=args.optimizer,
-            seed=args.seed,
-            zero_init=args.zero_init,
-            train_subset=args.train_subset,
-            test_subset=args.test_subset,
-            angle_batch=args.angle_batch,
-            steps=args.steps,
-            encoder=args.encoder,
-            surrogate=args.surrogate,
-            slope=args.slope,
-            tau_pre=args.tau_pre,
-            time_chunk=args.time_chunk,
-            event_driven=not args.dense,
-            neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
-            frames={k: getattr(args, k) for k in FRAME_FLAGS if getattr(args, k) is not None}
-            | ({"merge_polarity": True} if args.merge_polarity else {})
-            | ({"binary": True} if args.binary_frames else {}),
-            emulator=_emulator_overrides(args.emulator),
-            threads=args.threads,
-            data_dir=args.data_dir,
-        )
+        config = _config(args)
         out = args.out or f"runs/{config.validate().run_name()}"
         metrics = train(config, out, progress=not args.no_progress)
         last10 = metrics["last10_test_error"]
         if last10 is not None:
             print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
         return 0
+    if args.command == "crosscheck":
+        from snn_drtp.crosscheck import crosscheck
+
+        report = crosscheck(_config(args), args.examples, args.precision, args.brian2_target, args.out)
+        print(report.table())
+        return 0
     if args.command == "evaluate":
         from snn_drtp.training import evaluate_run
 
-        r = evaluate_run(args.run, args.dataset, args.split)
+        r = evaluate_run(args.run, args.dataset, args.split, engine=args.engine)
         low, high = r["accuracy_95"]
         print(
-            f"{args.run} on {r['dataset']} {r['split']} ({r['examples']} examples): accuracy {r['accuracy']:.2f} % "
+            f"{args.run} ({r['engine']}) on {r['dataset']} {r['split']} ({r['examples']} examples): "
+            f"accuracy {r['accuracy']:.2f} % "
             f"(95 % interval {low:.1f} - {high:.1f} %), error {r['error']:.2f} %"
         )
+        return 0
+    if args.command == "nir":
+        from snn_drtp.nir_io import read_nir, write_nir
+
+        if args.nir_command == "export":
+            from snn_drtp.training import load_trained
+
+            engine = load_trained(args.run, "spiking")
+            print(write_nir(args.file, engine.params, engine.options.neuron))
+            return 0
+        params, neuron = read_nir(args.file, args.dt)
+        sizes = [params.layers[0].geometry.weight_shape[1]] + [
+            layer.geometry.weight_shape[0] for layer in params.layers
+        ]
+        print(f"{args.file}: network {params.spec.name}, {'-'.join(map(str, sizes))}, seed {params.seed}; {neuron}")
         return 0
     if args.command == "rules":
         width = max(len(name) for name, _, _ in rule_table())

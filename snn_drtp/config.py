@@ -16,13 +16,17 @@ from snn_drtp.networks import load_spec
 from snn_drtp.paper import paper_learning_rate
 from snn_drtp.rules import get_rule, rule_names
 
-ENGINES = ("rate", "spiking")
+ENGINES = ("rate", "spiking", "brian2")
+SPIKING_ENGINES = ("spiking", "brian2")
+"""Engines that simulate LIF neurons (and read the spiking fields)."""
+BRIAN2_TARGETS = ("numpy", "cython")
 SPIKING_DEFAULT_LR = 5e-4
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 """Fields that only the spiking engine reads."""
 OPTIMIZERS = ("adam", "sgd")
-NOT_NUMBERS = ("threads", "data_dir", "epochs")
-"""Fields that do not change a run's numbers (``epochs``: a run may be extended)."""
+NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target")
+"""Fields that do not change a run's numbers (``epochs``: a run may be extended; Brian2's targets
+compute the same float64 operations)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class TrainConfig:
     ``time_window_us``; ``frames`` holds the other :class:`FrameSpec` fields (``duration_us``,
     ``merge_polarity``, ``denoise_us``, ``downsample``) and ``emulator`` overrides the emulator's
     parameters for ``emulated-*`` datasets. Both engines see the same frames: the spiking engine
-    frame by frame, the rate engine their mean.
+    frame by frame, the rate engine their mean. ``init_from`` starts from the parameters of a run
+    folder (any engine's) or a ``.nir`` file instead of the seed's initialisation.
     """
 
     network: str = "fc1-500"
@@ -66,6 +71,8 @@ class TrainConfig:
     neuron: dict[str, Any] = field(default_factory=dict)
     frames: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
+    brian2_target: str = "numpy"
+    init_from: str | None = None
     threads: int | None = None
     data_dir: str | None = None
 
@@ -74,6 +81,10 @@ class TrainConfig:
         checks = [
             (self.rule in rule_names(), f"rule {self.rule!r} is not one of {', '.join(rule_names())}"),
             (self.engine in ENGINES, f"engine {self.engine!r} is not one of {', '.join(ENGINES)}"),
+            (
+                self.brian2_target in BRIAN2_TARGETS,
+                f"Brian2 target {self.brian2_target!r} is not one of {', '.join(BRIAN2_TARGETS)}",
+            ),
             (
                 is_known_dataset(self.dataset),
                 f"dataset {self.dataset!r} is not one of {', '.join(DATASET_NAMES)}, tonic:<Class> or "
@@ -103,7 +114,7 @@ class TrainConfig:
         EmulatorParams.from_dict(self.emulator)
         if self.lr is not None:
             return self
-        if self.engine == "spiking":
+        if self.engine in SPIKING_ENGINES:
             return replace(self, lr=SPIKING_DEFAULT_LR)
         rule = get_rule(self.rule)
         if rule.paper_lr_of is None:
@@ -145,7 +156,7 @@ class TrainConfig:
         for key in NOT_NUMBERS:
             d.pop(key)
         event_data = is_event_dataset(self.dataset)
-        if self.engine != "spiking":
+        if self.engine not in SPIKING_ENGINES:
             for key in SPIKING_FIELDS:
                 if not (event_data and key == "steps"):
                     d.pop(key)
@@ -165,6 +176,6 @@ class TrainConfig:
     def run_name(self) -> str:
         """A readable prefix and :meth:`identity`: ``rate-fc1-500-drtp-seed0-1a2b3c4d``,
         ``spiking-fc1-1000-drtp-T25-seed0-5e6f7a8b``."""
-        steps = f"-T{self.steps}" if self.engine == "spiking" else ""
+        steps = f"-T{self.steps}" if self.engine in SPIKING_ENGINES else ""
         network = Path(self.network).stem
         return f"{self.engine}-{network}-{self.rule}{steps}-seed{self.seed}-{self.identity()}"

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 
 from snn_drtp.params import Params
-from snn_drtp.rules import Rule
+from snn_drtp.rules import Rule, Timing
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Engine(Protocol):
     """What the engine calls the exact gradient that alignment angles are measured against."""
     signal_batch: ClassVar[int | None]
     """Examples per call when summing learning signals over many (None: all at once)."""
+    timings: ClassVar[frozenset[Timing]]
+    """The rule timings it can simulate (a rule of another timing gets a clear error)."""
     input_layout: ClassVar[str]
     """"static": the engine takes [N, ...] (time-first data reaches it as its mean frame);
     "any": it also takes time-first spike input."""

@@ -22,12 +22,13 @@ from tqdm import tqdm
 
 from snn_drtp import plots
 from snn_drtp.build import build_engine
-from snn_drtp.config import TrainConfig
+from snn_drtp.config import SPIKING_ENGINES, TrainConfig
 from snn_drtp.data.datasets import TensorData, load_dataset
 from snn_drtp.engine import Engine
 from snn_drtp.io import atomic_torch_save, atomic_write_json, interrupts_deferred
 from snn_drtp.metrics import angle_degrees
 from snn_drtp.networks import load_spec
+from snn_drtp.params import Params
 from snn_drtp.rules import Rule, Timing, get_rule
 
 LAST_N = 10
@@ -90,10 +91,10 @@ def alignment(engine: Engine, data: TensorData, rule: Rule, n: int) -> dict[str,
     the first ``n`` training examples, same weights, no dropout, summed over sub-batches of
     ``engine.signal_batch`` examples. Rate engine: delta z_k against BP's; spiking engine: the
     update dJ/dW_k against BPTT's, for the same input spikes."""
-    if rule.exact or rule.timing is Timing.NEVER or n <= 0:
+    exact = get_rule("bp")
+    if rule.exact or rule.timing is Timing.NEVER or n <= 0 or exact.timing not in engine.timings:
         return {}
     n = min(n, len(data))
-    exact = get_rule("bp")
     ours = summed_over_batches(
         lambda idx, ids: engine.learning_signals(data.inputs(idx), data.targets(idx), rule, ids), n, engine.signal_batch
     )
@@ -119,10 +120,33 @@ def summed_over_batches(
     return total
 
 
-def load_trained(run_dir: str | Path) -> Engine:
+def load_initial(params: Params, source: str | Path) -> None:
+    """Copy into ``params`` the parameters of a run folder (its checkpoint, written by any engine:
+    they share one parameter set) or of a ``.nir`` file; shapes must match."""
+    path = Path(source)
+    if path.suffix == ".nir":
+        from snn_drtp.nir_io import read_nir
+
+        state = read_nir(path)[0].state_dict()
+    elif (path / "checkpoint.pt").exists():
+        state = torch.load(path / "checkpoint.pt", weights_only=False)["model"]
+    else:
+        raise FileNotFoundError(f"--init-from {source}: neither a run folder with checkpoint.pt nor a .nir file")
+    own = params.state_dict()
+    wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if k in own and v.shape != own[k].shape}
+    if wrong or set(state) != set(own):
+        raise ValueError(
+            f"--init-from {source}: its parameters do not fit network {params.spec.name} "
+            f"(shapes there vs here: {wrong or 'different layers'}); train the same --network"
+        )
+    params.load_state_dict(state)
+
+
+def load_trained(run_dir: str | Path, engine: str | None = None) -> Engine:
     """The engine of a run folder, over the parameters of its last checkpoint."""
     state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
-    engine = build_engine(TrainConfig.from_dict(state["config"]))
+    config = TrainConfig.from_dict(state["config"])
+    engine = build_engine(replace(config, engine=engine or config.engine))
     engine.params.load_state_dict(state["model"])
     return engine
 
@@ -225,6 +249,8 @@ def train(
     train_data, test_data = load_data(config, engine, progress=progress)
     train_data = train_data.subset(config.train_subset)
     test_data = test_data.subset(config.test_subset)
+    if config.init_from is not None:
+        load_initial(engine.params, config.init_from)
     opt = make_optimizer(config, engine)
     gen = torch.Generator().manual_seed(config.seed + 3)
     metrics = empty_metrics()
@@ -264,7 +290,7 @@ def train(
             err = f"test error {test_error:.2f} %" if test_error is not None else f"test loss {test_loss:.5f}"
             exact = engine.exact_reference
             angles = " ".join(f"{k} {v[-1]:.1f} deg to {exact}" for k, v in metrics["angle_to_bp"].items())
-            steps = f" T={config.steps}" if config.engine == "spiking" else ""
+            steps = f" T={config.steps}" if config.engine in SPIKING_ENGINES else ""
             log(
                 f"[{config.engine}{steps} {config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
                 f"{seconds:.1f} s {angles}".rstrip()
@@ -303,23 +329,26 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def evaluate_run(run_dir: str | Path, dataset: str, split: str = "test", progress: bool = True) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, dataset: str, split: str = "test", progress: bool = True, engine: str | None = None
+) -> dict[str, Any]:
     """Test a trained run (its last checkpoint) on the whole of ``dataset``'s ``split``, framed as in its training
     (for example a network trained on emulated N-MNIST on the real recordings); returns the error
-    with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``."""
+    with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``. ``engine``
+    simulates the trained parameters in another engine than the run's (spiking <-> brian2)."""
     run_dir = Path(run_dir)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     config = TrainConfig.from_dict(state["config"])
-    engine = build_engine(config)
-    engine.params.load_state_dict(state["model"])
-    train_data, test_data = load_data(config, engine, dataset=dataset, progress=progress)
+    model = load_trained(run_dir, engine)
+    train_data, test_data = load_data(config, model, dataset=dataset, progress=progress)
     data = train_data if split == "train" else test_data
-    error, loss = evaluate(engine, data)
+    error, loss = evaluate(model, data)
     if error is None:
         raise ValueError(f"dataset {dataset} is a regression task; evaluate_run reports classification errors")
     correct = round(len(data) * (100.0 - error) / 100.0)
     low, high = wilson_interval(correct, len(data))
     result = {
+        "engine": model.name,
         "dataset": dataset,
         "split": split,
         "examples": len(data),
@@ -331,6 +360,6 @@ def evaluate_run(run_dir: str | Path, dataset: str, split: str = "test", progres
     }
     path = run_dir / "evaluations.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
-    recorded[f"{dataset}/{split}"] = result
+    recorded[f"{dataset}/{split}" + (f"/{model.name}" if model.name != config.engine else "")] = result
     atomic_write_json(path, recorded)
     return result

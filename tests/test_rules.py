@@ -259,10 +259,12 @@ def test_engines_do_not_read_rule_names():
     """A static guard next to the behavioural test above: no engine module compares a rule's name."""
     import inspect
 
+    from snn_drtp.brian import engine as brian_engine
+    from snn_drtp.brian import model as brian_model
     from snn_drtp.rate import engine as rate_mod
     from snn_drtp.spiking import bptt, engine, layers
 
-    for module in (rate_mod, engine, layers, bptt):
+    for module in (rate_mod, engine, layers, bptt, brian_engine, brian_model):
         source = inspect.getsource(module)
         assert ".name ==" not in source and "rule.name" not in source, module.__name__
         for name in rule_names():

@@ -52,6 +52,7 @@ class RateEngine:
     exact_reference: ClassVar[str] = "BP"
     signal_batch: ClassVar[int | None] = None
     input_layout: ClassVar[str] = "static"
+    timings: ClassVar[frozenset[Timing]] = frozenset(Timing)
 
     def __init__(self, params: Params, hidden_activation: str | None = None, neuron: LIFParams | None = None):
         self.params = params

@@ -30,14 +30,11 @@ import torch
 from snn_drtp.engine import StepResult
 from snn_drtp.params import Params
 from snn_drtp.rules import LayerView, Rule, Timing
-from snn_drtp.spiking.inputs import EncodedInput, SpikeInput
+from snn_drtp.spiking.inputs import EVAL_SEED, SpikeInput, spike_input
 from snn_drtp.spiking.layers import SPIKING_LAYERS, DenseLIF, LIFLayer
 from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.readout import SpikeCountReadout, squared_error
-
-EVAL_SEED = 12345
-"""Example i of an evaluation is encoded from its own seed EVAL_SEED + i."""
 
 Monitor = Callable[[int, torch.Tensor, torch.Tensor], None]
 
@@ -64,6 +61,7 @@ class SpikingEngine:
     exact_reference: ClassVar[str] = "BPTT"
     signal_batch: ClassVar[int | None] = 100
     input_layout: ClassVar[str] = "any"
+    timings: ClassVar[frozenset[Timing]] = frozenset(Timing)
 
     def __init__(self, params: Params, options: SpikingOptions | None = None):
         self.params = params
@@ -82,14 +80,8 @@ class SpikingEngine:
     def spike_input(
         self, x: Any, generator: torch.Generator | None = None, example_ids: torch.Tensor | None = None
     ) -> SpikeInput:
-        """``x`` as spike input: a :class:`SpikeInput` as it is; a static tensor [N, ...] through the
-        options' encoder for ``steps`` steps, drawing from ``generator``, or, given ``example_ids``,
-        each example from its own seed EVAL_SEED + id."""
-        if not isinstance(x, torch.Tensor):
-            return x
-        if example_ids is not None:
-            return EncodedInput(x, self.options.encoder, self.options.steps, seeds=EVAL_SEED + example_ids)
-        return EncodedInput(x, self.options.encoder, self.options.steps, generator=generator)
+        """``x`` as spike input (:func:`~snn_drtp.spiking.inputs.spike_input` with the options' encoder and T)."""
+        return spike_input(x, self.options.encoder, self.options.steps, generator, example_ids)
 
     def _view(self, k: int, y_star: torch.Tensor, **seen: Any) -> LayerView:
         return LayerView(k=k, y_star=y_star, B=self.params.feedback(k), **seen)
@@ -105,6 +97,7 @@ class SpikingEngine:
         write_grads: bool = True,
         keep_signals: bool = False,
         example_ids: torch.Tensor | None = None,
+        monitor: Monitor | None = None,
     ) -> StepResult:
         """Present a batch, accumulate the rule's updates, write them into ``.grad``.
 
@@ -112,15 +105,18 @@ class SpikingEngine:
         per example from ``example_ids``) or a :class:`SpikeInput` such as a time-first
         :class:`~snn_drtp.spiking.inputs.SpikeTrain` [T, N, ...], whose T is used. Dropout acts
         only when a ``generator`` is given. ``keep_signals`` returns each hidden layer's update dJ/dW_k.
+        ``monitor`` (three-factor rules only) sees every layer's window, as in :meth:`simulate`.
         """
         gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
         p = dropout if generator is not None else 0.0
         inputs = self.spike_input(x, gen, example_ids)
         if rule.timing is Timing.BACKWARD:
+            if monitor is not None:
+                raise ValueError(f"rule {rule!r}: backpropagation through time takes no monitor")
             from snn_drtp.spiking.bptt import backward_through_time
 
             return backward_through_time(self, inputs, y_star, rule, p, gen, write_grads, keep_signals)
-        return self._present(inputs, y_star, rule, p, gen, write_grads, keep_signals)
+        return self._present(inputs, y_star, rule, p, gen, write_grads, keep_signals, monitor)
 
     @torch.no_grad()
     def simulate(self, x: Any, example_ids: torch.Tensor | None = None, monitor: Monitor | None = None) -> StepResult:

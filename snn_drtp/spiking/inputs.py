@@ -21,6 +21,9 @@ import torch
 
 from snn_drtp.spiking.encoders import ENCODERS, latency, rate
 
+EVAL_SEED = 12345
+"""Example i of an evaluation is encoded from its own seed EVAL_SEED + i."""
+
 
 class SpikeInput(Protocol):
     @property
@@ -110,3 +113,20 @@ class EncodedInput:
                 yield t0, torch.stack([rate(x, n, g) for x, g in zip(self.x, per_example, strict=True)], dim=1)
             else:
                 yield t0, rate(self.x, n, self.generator)
+
+
+def spike_input(
+    x: object,
+    encoder: str,
+    steps: int,
+    generator: torch.Generator | None = None,
+    example_ids: torch.Tensor | None = None,
+) -> SpikeInput:
+    """``x`` as spike input for any spiking engine: a :class:`SpikeInput` as it is; a static tensor
+    [N, ...] through ``encoder`` for ``steps`` steps, drawing from ``generator``, or, given
+    ``example_ids``, each example from its own seed EVAL_SEED + id."""
+    if not isinstance(x, torch.Tensor):
+        return x  # type: ignore[return-value]
+    if example_ids is not None:
+        return EncodedInput(x, encoder, steps, seeds=EVAL_SEED + example_ids)
+    return EncodedInput(x, encoder, steps, generator=generator)

@@ -24,6 +24,12 @@ def triangle(v: torch.Tensor, threshold: float, slope: float) -> torch.Tensor:
 
 SURROGATES: dict[str, Surrogate] = {"fast_sigmoid": fast_sigmoid, "triangle": triangle}
 
+SURROGATE_EXPRESSIONS: dict[str, str] = {
+    "fast_sigmoid": "1 / (1 + slope * abs(v - theta))**2",
+    "triangle": "clip(1 - slope * abs(v - theta), 0, 1)",
+}
+"""The same psi(v) as equation strings (Brian2's syntax, with ``theta`` and ``slope`` constants)."""
+
 
 def get_surrogate(name: str) -> Surrogate:
     if name not in SURROGATES:

@@ -1,0 +1,178 @@
+"""Cross-check of the PyTorch spiking engine against the Brian2 engine: one presentation of the
+same input spikes to the same parameters in both, then, per layer, the spike trains compared step
+by step and the weight updates dJ/dW_k, dJ/db_k compared element by element."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snn_drtp.brian import Brian2Engine
+from snn_drtp.build import build_params, spiking_options
+from snn_drtp.config import TrainConfig
+from snn_drtp.io import atomic_write_json
+from snn_drtp.params import Params
+from snn_drtp.rules import Rule, get_rule
+from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
+from snn_drtp.spiking.inputs import EVAL_SEED, EncodedInput
+
+PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class LayerAgreement:
+    """Layer k's spikes in both engines over a presentation (k = 0: the input)."""
+
+    layer: int
+    spikes_torch: int
+    spikes_brian2: int
+    mismatched: int
+    fraction: float
+    """mismatched / max(1, spikes in either engine), as spike-train positions [T, N, N_k]."""
+    first_divergence: int | None
+    """The first step (0-based) where the two spike trains differ; None when they never do."""
+    max_v_difference: float
+
+
+@dataclass
+class UpdateAgreement:
+    """|dJ/dW_torch - dJ/dW_brian2| of one tensor: its largest element and that relative to the
+    largest |dJ/dW_torch|."""
+
+    name: str
+    max_abs: float
+    max_abs_difference: float
+    relative: float
+
+
+@dataclass
+class CrosscheckReport:
+    network: str
+    rule: str
+    examples: int
+    steps: int
+    precision: str
+    target: str
+    layers: list[LayerAgreement]
+    updates: list[UpdateAgreement]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        lines = [
+            f"crosscheck {self.network}, rule {self.rule}: {self.examples} examples x {self.steps} steps, "
+            f"torch in {self.precision}, Brian2 ({self.target}) in float64",
+            "layer  spikes torch  spikes brian2  mismatched  fraction  first divergence  max |dv|",
+        ]
+        for a in self.layers:
+            first = "-" if a.first_divergence is None else str(a.first_divergence)
+            name = "input" if a.layer == 0 else str(a.layer)
+            lines.append(
+                f"{name:>5}  {a.spikes_torch:>12}  {a.spikes_brian2:>13}  {a.mismatched:>10}  "
+                f"{a.fraction:>8.2%}  {first:>16}  {a.max_v_difference:.2e}"
+            )
+        lines.append("update        max |torch|   max |difference|   relative")
+        for u in self.updates:
+            lines.append(f"{u.name:<12}  {u.max_abs:>11.4e}  {u.max_abs_difference:>16.3e}  {u.relative:>9.2e}")
+        return "\n".join(lines)
+
+
+def compare_engines(
+    params: Params,
+    options: SpikingOptions,
+    spikes: torch.Tensor,
+    y_star: torch.Tensor,
+    rule: Rule,
+    precision: str = "float64",
+    target: str = "numpy",
+) -> tuple[list[LayerAgreement], list[UpdateAgreement]]:
+    """Present ``spikes`` [T, N, ...] with targets ``y_star`` once to copies of ``params`` in both
+    engines (torch in ``precision``) and compare spike trains, membrane potentials and updates."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    torch_params = copy.deepcopy(params).to(dtype)
+    brian_params = copy.deepcopy(params).to(torch.float64)
+    recorded: dict[str, dict[int, list[tuple[torch.Tensor, torch.Tensor]]]] = {"torch": {}, "brian2": {}}
+
+    def monitor(engine: str) -> Any:
+        return lambda k, s, v: recorded[engine].setdefault(k, []).append((s.double(), v.double()))
+
+    SpikingEngine(torch_params, options).step(
+        SpikeTrain(spikes.to(dtype)), y_star.to(dtype), rule, monitor=monitor("torch")
+    )
+    Brian2Engine(brian_params, options, target, replicas=spikes.shape[1]).step(
+        SpikeTrain(spikes.double()), y_star.double(), rule, monitor=monitor("brian2")
+    )
+    layers = []
+    for k in sorted(recorded["torch"]):
+        ours = torch.cat([s for s, _ in recorded["torch"][k][:: 2 if k == 0 else 1]])
+        theirs = torch.cat([s for s, _ in recorded["brian2"][k]])
+        v_ours = torch.cat([v for _, v in recorded["torch"][k][:: 2 if k == 0 else 1]])
+        v_theirs = torch.cat([v for _, v in recorded["brian2"][k]])
+        differ = ours != theirs.reshape(ours.shape)
+        steps_with = differ.reshape(differ.shape[0], -1).any(1).nonzero()
+        total = max(1, int(ours.sum()), int(theirs.sum()))
+        layers.append(
+            LayerAgreement(
+                layer=k,
+                spikes_torch=int(ours.sum()),
+                spikes_brian2=int(theirs.sum()),
+                mismatched=int(differ.sum()),
+                fraction=int(differ.sum()) / total,
+                first_divergence=int(steps_with[0]) if len(steps_with) else None,
+                max_v_difference=float((v_ours - v_theirs.reshape(v_ours.shape)).abs().max()),
+            )
+        )
+    updates = []
+    for k, (a, b) in enumerate(zip(torch_params.layers, brian_params.layers, strict=True), start=1):
+        for name, ta, tb in (("W", a.weight.grad, b.weight.grad), ("b", a.bias.grad, b.bias.grad)):
+            if ta is None or tb is None:
+                continue
+            diff = float((ta.double() - tb).abs().max())
+            scale = float(ta.abs().max())
+            updates.append(UpdateAgreement(f"dJ/d{name}_{k}", scale, diff, diff / scale if scale > 0 else diff))
+    return layers, updates
+
+
+def crosscheck(
+    config: TrainConfig,
+    examples: int = 10,
+    precision: str = "float64",
+    target: str = "numpy",
+    out: str | Path | None = None,
+) -> CrosscheckReport:
+    """Both engines on the first ``examples`` test examples of ``config.dataset`` (static input
+    rate-encoded per example from seed EVAL_SEED + i), parameters from ``config.seed``; the report
+    is written to ``out`` (JSON) when given."""
+    from snn_drtp.training import load_data, load_initial
+
+    config = config.validate()
+    params = build_params(config)
+    if config.init_from is not None:
+        load_initial(params, config.init_from)
+    options = spiking_options(config, params.spec)
+    _, test = load_data(config, SpikingEngine(params, options), progress=False)
+    test = test.subset(examples)
+    x = test.inputs(slice(0, len(test)))
+    if isinstance(x, torch.Tensor):
+        ids = torch.arange(len(test))
+        spikes = torch.cat(
+            [s for _, s in EncodedInput(x, options.encoder, options.steps, seeds=EVAL_SEED + ids).windows(0)]
+        )
+    else:
+        spikes = torch.cat([s for _, s in x.windows(0)])
+    layers, updates = compare_engines(
+        params, options, spikes, test.targets(slice(0, len(test))), get_rule(config.rule), precision, target
+    )
+    report = CrosscheckReport(
+        config.network, config.rule, len(test), int(spikes.shape[0]), precision, target, layers, updates
+    )
+    if out is not None:
+        atomic_write_json(Path(out), report.to_dict())
+    return report
