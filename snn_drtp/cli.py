@@ -192,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("--dataset", required=True, help="dataset to test on, framed as in the run's training")
     ev.add_argument("--split", choices=("test", "train"), default="test", help="split")
     ev.add_argument("--engine", choices=ENGINES, default=None, help="simulate in this engine (unset: the run's)")
+    ev.add_argument("--examples", type=int, default=None, help="only the split's first N examples (unset: all)")
 
     nr = sub.add_parser("nir", help="networks to and from NIR (the neuromorphic intermediate representation)")
     nr_sub = nr.add_subparsers(dest="nir_command", required=True)
@@ -270,7 +271,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         from snn_drtp.training import evaluate_run
 
-        r = evaluate_run(args.run, args.dataset, args.split, engine=args.engine)
+        r = evaluate_run(args.run, args.dataset, args.split, engine=args.engine, examples=args.examples)
         low, high = r["accuracy_95"]
         print(
             f"{args.run} ({r['engine']}) on {r['dataset']} {r['split']} ({r['examples']} examples): "

@@ -330,18 +330,24 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
 
 
 def evaluate_run(
-    run_dir: str | Path, dataset: str, split: str = "test", progress: bool = True, engine: str | None = None
+    run_dir: str | Path,
+    dataset: str,
+    split: str = "test",
+    progress: bool = True,
+    engine: str | None = None,
+    examples: int | None = None,
 ) -> dict[str, Any]:
     """Test a trained run (its last checkpoint) on the whole of ``dataset``'s ``split``, framed as in its training
     (for example a network trained on emulated N-MNIST on the real recordings); returns the error
     with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``. ``engine``
-    simulates the trained parameters in another engine than the run's (spiking <-> brian2)."""
+    simulates the trained parameters in another engine than the run's (spiking <-> brian2);
+    ``examples`` tests only the split's first examples."""
     run_dir = Path(run_dir)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     config = TrainConfig.from_dict(state["config"])
     model = load_trained(run_dir, engine)
     train_data, test_data = load_data(config, model, dataset=dataset, progress=progress)
-    data = train_data if split == "train" else test_data
+    data = (train_data if split == "train" else test_data).subset(examples)
     error, loss = evaluate(model, data)
     if error is None:
         raise ValueError(f"dataset {dataset} is a regression task; evaluate_run reports classification errors")

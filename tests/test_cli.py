@@ -48,7 +48,21 @@ def test_train_help_shows_the_defaults(capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["rules"], ["data"], ["evaluate"], ["experiment"], ["validate"], ["emulator-fit"], ["demo"]]
+    "command",
+    [
+        [],
+        ["rules"],
+        ["data"],
+        ["evaluate"],
+        ["experiment"],
+        ["validate"],
+        ["emulator-fit"],
+        ["demo"],
+        ["crosscheck"],
+        ["nir"],
+        ["nir", "export"],
+        ["nir", "info"],
+    ],
 )
 def test_every_help_page_renders(command, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -82,3 +96,54 @@ def test_rules_lists_every_rule_with_its_timing(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["drtp", "label"], ["drtp-ternary", "label"]]
     assert {line.split()[0] for line in lines} == {"bp", "fa", "dfa", "sdfa", "drtp", "drtp-ternary", "shallow"}
+
+
+SMALL = """name = "small"
+input_shape = [1, 16, 16]
+[[layers]]
+kind = "dense"
+units = 12
+[[layers]]
+kind = "dense"
+units = 10
+activation = "sigmoid"
+[neuron]
+tau_mem = 5e-3
+threshold = 0.3
+"""
+
+
+def test_brian2_training_and_parameters_between_engines_and_nir(tmp_path, capsys):
+    """Train in Brian2; the run's parameters run in the torch engine (same predictions), leave as
+    NIR and come back as the start of a torch run; crosscheck reports on the same network."""
+    spec = tmp_path / "small.toml"
+    spec.write_text(SMALL)
+    common = ["--network", str(spec), "--dataset", "synth-classification", "--steps", "10", "--seed", "2"]
+    args = ["train", "--engine", "brian2", *common, "--epochs", "1", "--train-subset", "40", "--test-subset", "30"]
+    assert main([*args, "--batch-size", "20", "--lr", "0.01", "--no-progress", "--out", str(tmp_path / "b2")]) == 0
+    metrics = json.loads((tmp_path / "b2" / "metrics.json").read_text())
+    assert metrics["angle_to_bp"] == {}  # Brian2 runs no BPTT reference
+    capsys.readouterr()
+    evaluate = ["evaluate", str(tmp_path / "b2"), "--dataset", "synth-classification", "--examples", "60"]
+    assert main([*evaluate, "--engine", "spiking"]) == 0
+    assert "(spiking)" in capsys.readouterr().out
+    evaluations = json.loads((tmp_path / "b2" / "evaluations.json").read_text())
+    spiking = evaluations["synth-classification/test/spiking"]
+    assert main(evaluate) == 0
+    brian = json.loads((tmp_path / "b2" / "evaluations.json").read_text())["synth-classification/test"]
+    assert brian["engine"] == "brian2" and brian["error"] == spiking["error"]
+    assert brian["examples"] == spiking["examples"] == 60
+
+    assert main(["nir", "export", str(tmp_path / "b2"), str(tmp_path / "small.nir")]) == 0
+    assert main(["nir", "info", str(tmp_path / "small.nir")]) == 0
+    assert "256-12-10" in capsys.readouterr().out
+    torch_run = ["train", "--engine", "spiking", *common, "--epochs", "1", "--train-subset", "20", "--test-subset", "5"]
+    assert main([*torch_run, "--init-from", str(tmp_path / "small.nir"), "--out", str(tmp_path / "t")]) == 0
+    assert main(["crosscheck", *common, "--init-from", str(tmp_path / "b2"), "--examples", "4"]) == 0
+    report = capsys.readouterr().out
+    assert "first divergence" in report and "dJ/dW_1" in report
+    other = tmp_path / "wider.toml"
+    other.write_text(SMALL.replace("units = 12", "units = 13").replace('"small"', '"wider"'))
+    init = ["--init-from", str(tmp_path / "small.nir"), "--out", str(tmp_path / "x")]
+    assert main([*torch_run, "--network", str(other), *init]) == 2
+    assert "do not fit network wider" in capsys.readouterr().err
