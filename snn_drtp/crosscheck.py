@@ -111,9 +111,9 @@ def compare_engines(
     )
     layers = []
     for k in sorted(recorded["torch"]):
-        ours = torch.cat([s for s, _ in recorded["torch"][k][:: 2 if k == 0 else 1]])
+        ours = torch.cat([s for s, _ in recorded["torch"][k]])
         theirs = torch.cat([s for s, _ in recorded["brian2"][k]])
-        v_ours = torch.cat([v for _, v in recorded["torch"][k][:: 2 if k == 0 else 1]])
+        v_ours = torch.cat([v for _, v in recorded["torch"][k]])
         v_theirs = torch.cat([v for _, v in recorded["brian2"][k]])
         differ = ours != theirs.reshape(ours.shape)
         steps_with = differ.reshape(differ.shape[0], -1).any(1).nonzero()

@@ -82,7 +82,9 @@ def to_nir(params: Params, neuron: LIFParams) -> nir.NIRGraph:
 
 
 def _neuron_node(neuron: LIFParams, units: int) -> nir.NIRNode:
-    full = lambda value: np.full(units, value, dtype=np.float64)  # noqa: E731
+    def full(value: float) -> np.ndarray:
+        return np.full(units, value, dtype=np.float64)
+
     if neuron.tau_syn > 0:
         return nir.CubaLIF(
             tau_syn=full(neuron.tau_syn),

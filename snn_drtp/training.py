@@ -143,12 +143,15 @@ def load_initial(params: Params, source: str | Path) -> None:
 
 
 def load_trained(run_dir: str | Path, engine: str | None = None) -> Engine:
-    """The engine of a run folder, over the parameters of its last checkpoint."""
-    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    """The engine of a run folder (or ``engine``), over the parameters of its last checkpoint."""
+    return _engine_of(torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False), engine)
+
+
+def _engine_of(state: dict[str, Any], engine: str | None = None) -> Engine:
     config = TrainConfig.from_dict(state["config"])
-    engine = build_engine(replace(config, engine=engine or config.engine))
-    engine.params.load_state_dict(state["model"])
-    return engine
+    model = build_engine(replace(config, engine=engine or config.engine))
+    model.params.load_state_dict(state["model"])
+    return model
 
 
 def empty_metrics() -> dict[str, Any]:
@@ -249,8 +252,6 @@ def train(
     train_data, test_data = load_data(config, engine, progress=progress)
     train_data = train_data.subset(config.train_subset)
     test_data = test_data.subset(config.test_subset)
-    if config.init_from is not None:
-        load_initial(engine.params, config.init_from)
     opt = make_optimizer(config, engine)
     gen = torch.Generator().manual_seed(config.seed + 3)
     metrics = empty_metrics()
@@ -262,6 +263,8 @@ def train(
         metrics = state["metrics"]
         if log and len(metrics["epoch"]) < config.epochs:
             log(f"resuming {out} after epoch {len(metrics['epoch'])}")
+    elif config.init_from is not None:
+        load_initial(engine.params, config.init_from)
     if out is not None:
         with interrupts_deferred():
             atomic_write_json(out / "config.json", {**config.to_dict(), "network_spec": spec.to_dict()})
@@ -345,7 +348,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     config = TrainConfig.from_dict(state["config"])
-    model = load_trained(run_dir, engine)
+    model = _engine_of(state, engine)
     train_data, test_data = load_data(config, model, dataset=dataset, progress=progress)
     data = (train_data if split == "train" else test_data).subset(examples)
     error, loss = evaluate(model, data)

@@ -28,8 +28,8 @@ from snn_drtp.brian.model import LAYER_STRIDE, BrianNetwork
 from snn_drtp.engine import StepResult
 from snn_drtp.params import Params
 from snn_drtp.rules import LayerView, Rule, Timing
-from snn_drtp.spiking.engine import Monitor, dropout_masks
-from snn_drtp.spiking.inputs import EVAL_SEED, spike_input
+from snn_drtp.spiking.engine import Monitor, SpikeCountEngine, dropout_masks
+from snn_drtp.spiking.inputs import spike_input
 from snn_drtp.spiking.layers import SPIKING_LAYERS, LIFLayer
 from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
@@ -57,7 +57,7 @@ class RunningError:
             self.network.layers[k - 1].neurons.m = m.reshape(-1).numpy()
 
 
-class Brian2Engine:
+class Brian2Engine(SpikeCountEngine):
     """A dense LIF network over a :class:`Params`, simulated by Brian2 with code generation
     ``target`` and ``replicas`` examples per run."""
 
@@ -96,7 +96,6 @@ class Brian2Engine:
         """The Brian2 network for ``replicas`` examples (built on first use, then reused)."""
         key = (replicas, record)
         if key not in self._networks:
-            b2.prefs.codegen.target = self.target
             self._networks[key] = BrianNetwork(self.sizes, self.options, replicas, record)
         return self._networks[key]
 
@@ -119,17 +118,14 @@ class Brian2Engine:
                 f"rule {rule!r} needs a backward sweep (backpropagation through time), which the Brian2 engine "
                 "does not run; use --engine spiking, or a rule whose third factor comes from the label or the output"
             )
-        gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-        p = dropout if generator is not None else 0.0
+        gen, p = self.draws(generator, dropout)
         inputs = spike_input(x, self.options.encoder, self.options.steps, gen, example_ids)
         masks = dropout_masks(self.layers, inputs.batch, p, gen)
         return self._present(inputs, y_star, rule, masks, write_grads, keep_signals, monitor)
 
     def simulate(self, x: Any, example_ids: torch.Tensor | None = None, monitor: Monitor | None = None) -> StepResult:
         """Present a batch without learning (static input encoded per example from seed EVAL_SEED + id)."""
-        batch = x.shape[0] if isinstance(x, torch.Tensor) else x.batch
-        ids = example_ids if example_ids is not None else torch.arange(batch)
-        inputs = spike_input(x, self.options.encoder, self.options.steps, example_ids=ids)
+        inputs = spike_input(x, self.options.encoder, self.options.steps, example_ids=self._ids(x, example_ids))
         y_star = torch.zeros(inputs.batch, self.params.spec.n_outputs, dtype=torch.float64)
         return self._present(inputs, y_star, None, [None] * len(self.layers), False, False, monitor)
 
@@ -235,23 +231,6 @@ class Brian2Engine:
             view = LayerView(k=k, y_star=y_star, B=self.params.feedback(k).to(torch.float64))
             return rule.third_factor(view)
         return torch.zeros(y_star.shape[0], units, dtype=torch.float64)
-
-    @torch.no_grad()
-    def predict(self, x: Any, example_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        res = self.simulate(x, example_ids)
-        return res.output, res.prediction
-
-    def loss_sum(self, output: torch.Tensor, y_star: torch.Tensor) -> float:
-        """Sum over examples of |y_hat - y*|^2 / (2 C)."""
-        return 0.5 * float(torch.nn.functional.mse_loss(output, y_star, reduction="sum")) / y_star.shape[1]
-
-    def learning_signals(
-        self, x: Any, y_star: torch.Tensor, rule: Rule, example_ids: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """dJ/dW_k of every hidden layer under ``rule``, weights unchanged."""
-        batch = x.shape[0] if isinstance(x, torch.Tensor) else x.batch
-        ids = example_ids if example_ids is not None else torch.arange(batch)
-        return self.step(x, y_star, rule, write_grads=False, keep_signals=True, example_ids=ids).signals
 
 
 def _padded(x: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:

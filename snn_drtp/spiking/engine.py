@@ -52,7 +52,44 @@ def dropout_masks(layers: list[LIFLayer], batch: int, p: float, gen: torch.Gener
     ]
 
 
-class SpikingEngine:
+class SpikeCountEngine:
+    """What the spiking engines (PyTorch, Brian2) share around their simulation: the random draws
+    of a step, example ids, and prediction, loss and learning signals from the spike-count readout.
+    A subclass provides ``step`` and ``simulate``."""
+
+    @staticmethod
+    def draws(generator: torch.Generator | None, dropout: float) -> tuple[torch.Generator, float]:
+        """(generator, dropout) of a step: a training step's own; without a generator, a fixed
+        one (EVAL_SEED) and no dropout."""
+        if generator is None:
+            return torch.Generator().manual_seed(EVAL_SEED), 0.0
+        return generator, dropout
+
+    @staticmethod
+    def _ids(x: Any, example_ids: torch.Tensor | None) -> torch.Tensor:
+        batch = x.shape[0] if isinstance(x, torch.Tensor) else x.batch
+        return example_ids if example_ids is not None else torch.arange(batch)
+
+    @torch.no_grad()
+    def predict(self, x: Any, example_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y_hat = output spike counts / T, predicted class), no learning; see :meth:`simulate`."""
+        res = self.simulate(x, example_ids)
+        return res.output, res.prediction
+
+    def loss_sum(self, output: torch.Tensor, y_star: torch.Tensor) -> float:
+        """Sum over examples of |y_hat - y*|^2 / (2 C), the per-example form of :func:`squared_error`."""
+        return 0.5 * float(torch.nn.functional.mse_loss(output, y_star, reduction="sum")) / y_star.shape[1]
+
+    def learning_signals(
+        self, x: Any, y_star: torch.Tensor, rule: Rule, example_ids: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """dJ/dW_k of every hidden layer under ``rule`` for this batch, weights unchanged (static
+        input encoded per example, from ``example_ids`` or 0 ... N-1)."""
+        ids = self._ids(x, example_ids)
+        return self.step(x, y_star, rule, write_grads=False, keep_signals=True, example_ids=ids).signals
+
+
+class SpikingEngine(SpikeCountEngine):
     """A LIF network over a :class:`Params`, simulated with :class:`SpikingOptions` (default: the
     options' defaults with the neurons of the network spec's ``[neuron]`` table)."""
 
@@ -107,8 +144,7 @@ class SpikingEngine:
         only when a ``generator`` is given. ``keep_signals`` returns each hidden layer's update dJ/dW_k.
         ``monitor`` (three-factor rules only) sees every layer's window, as in :meth:`simulate`.
         """
-        gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_SEED)
-        p = dropout if generator is not None else 0.0
+        gen, p = self.draws(generator, dropout)
         inputs = self.spike_input(x, gen, example_ids)
         if rule.timing is Timing.BACKWARD:
             if monitor is not None:
@@ -184,26 +220,3 @@ class SpikingEngine:
                     layer.params.weight.grad, layer.params.bias.grad = run.grad_w, run.grad_b
         signals = [runs[k - 1].grad_w for k in range(1, K)] if keep_signals else []
         return StepResult(y_hat, float(squared_error(y_hat, y_star)), signals, readout.prediction())
-
-    @staticmethod
-    def _ids(x: Any, example_ids: torch.Tensor | None) -> torch.Tensor:
-        batch = x.shape[0] if isinstance(x, torch.Tensor) else x.batch
-        return example_ids if example_ids is not None else torch.arange(batch)
-
-    @torch.no_grad()
-    def predict(self, x: Any, example_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y_hat = output spike counts / T, predicted class), no learning; see :meth:`simulate`."""
-        res = self.simulate(x, example_ids)
-        return res.output, res.prediction
-
-    def loss_sum(self, output: torch.Tensor, y_star: torch.Tensor) -> float:
-        """Sum over examples of |y_hat - y*|^2 / (2 C), the per-example form of :func:`squared_error`."""
-        return 0.5 * float(torch.nn.functional.mse_loss(output, y_star, reduction="sum")) / y_star.shape[1]
-
-    def learning_signals(
-        self, x: Any, y_star: torch.Tensor, rule: Rule, example_ids: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """dJ/dW_k of every hidden layer under ``rule`` for this batch, weights unchanged (static
-        input encoded per example, from ``example_ids`` or 0 ... N-1)."""
-        ids = self._ids(x, example_ids)
-        return self.step(x, y_star, rule, write_grads=False, keep_signals=True, example_ids=ids).signals
