@@ -22,8 +22,8 @@ BREAKS = [
     (
         "event-driven products: sum",
         "snn_drtp/spiking/events.py",
-        'return F.embedding_bag(self.cols, weight.t().contiguous(), offsets, mode="sum")',
-        'return F.embedding_bag(self.cols, weight.t().contiguous(), offsets, mode="mean")',
+        'weight.t().contiguous(), offsets, mode="sum", per_sample_weights=self.values)',
+        'weight.t().contiguous(), offsets, mode="sum", per_sample_weights=self.values) * 0.5',
         "tests/test_spiking_updates.py -k event",
     ),
     (
@@ -85,8 +85,8 @@ BREAKS = [
     (
         "spiking dropout: scale 1/(1-p)",
         "snn_drtp/spiking/engine.py",
-        ">= p).to(dtype).div_(1.0 - p) for layer in layers]",
-        ">= p).to(dtype) for layer in layers]",
+        "(torch.rand(batch, layer.n_inputs, generator=gen) >= p).to(dtype).div_(1.0 - p)",
+        "(torch.rand(batch, layer.n_inputs, generator=gen) >= p).to(dtype)",
         "tests/test_spiking_updates.py -k dropout",
     ),
     (
