@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.build import build_engine
-from snn_drtp.config import TrainConfig
+from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.data import load_dataset
-from snn_drtp.io import write_json_and_markdown
 from snn_drtp.rules import get_rule
+from snn_drtp.runs.build import build_engine
+from snn_drtp.runs.config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 ENGINES = {"torch": ("spiking", "numpy"), "brian2-numpy": ("brian2", "numpy"), "brian2-cython": ("brian2", "cython")}
@@ -48,7 +48,7 @@ def main() -> None:
         for label, engine in engines.items():
             gen = torch.Generator().manual_seed(i)
             t0 = time.perf_counter()
-            engine.step(train.inputs(index), train.targets(index), rule, generator=gen)
+            engine.train_step(train.inputs(index), train.targets(index), rule, generator=gen)
             seconds = time.perf_counter() - t0
             if i > 0:
                 samples[label].append(args.batch / seconds)

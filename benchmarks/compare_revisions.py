@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.io import write_json_and_markdown
+from snn_drtp.core.atomic import write_json_and_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -54,8 +54,8 @@ CASES = {
 }
 SNIPPET = """
 import json, sys, torch
-from snn_drtp.config import TrainConfig
-from snn_drtp.training import train
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import train
 fields = json.loads(sys.argv[1])
 base = dict(epochs=1, test_subset=100, angle_batch=0, threads=int(sys.argv[2]))
 warm = dict(fields, train_subset=min(fields.get("train_subset", 60000), 300))

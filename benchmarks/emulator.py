@@ -17,11 +17,11 @@ import time
 
 import torch
 
+from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.data import load_dataset
 from snn_drtp.data.emulator import EventEmulator
 from snn_drtp.data.events import EMULATION_CHUNK
 from snn_drtp.data.frames import FrameSpec
-from snn_drtp.io import write_json_and_markdown
 
 
 def emulate(images: torch.Tensor, frames: FrameSpec | None = None) -> float:

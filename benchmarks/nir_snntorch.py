@@ -35,9 +35,9 @@ import nir
 import numpy as np
 import torch
 
+from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.data import load_dataset
-from snn_drtp.io import write_json_and_markdown
-from snn_drtp.nir_io import read_nir, write_nir
+from snn_drtp.interop.nir_graph import read_nir, write_nir
 from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.inputs import EVAL_SEED, EncodedInput
 
@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.export or not GRAPH.exists():
-        from snn_drtp.training import load_trained
+        from snn_drtp.runs.training import load_trained
 
         engine = load_trained(next(RUN.glob("spiking-fc1-100-drtp-T25-seed0-*")))
         write_nir(GRAPH, engine.params, engine.options.neuron)

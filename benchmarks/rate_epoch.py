@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.config import TrainConfig
+from snn_drtp.core.atomic import write_json_and_markdown
+from snn_drtp.core.networks import load_spec
+from snn_drtp.core.params import Params
 from snn_drtp.data import TensorData, load_dataset
-from snn_drtp.io import write_json_and_markdown
-from snn_drtp.networks import load_spec
-from snn_drtp.params import Params
 from snn_drtp.rate.autograd_bp import autograd_step
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
-from snn_drtp.training import make_optimizer, train_epoch
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import make_optimizer, train_epoch
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from snn_drtp.build import build_engine
-from snn_drtp.config import TrainConfig
+from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.data import load_dataset
-from snn_drtp.io import write_json_and_markdown
 from snn_drtp.rules import get_rule
+from snn_drtp.runs.build import build_engine
+from snn_drtp.runs.config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 100
@@ -50,7 +50,7 @@ def train_batches(rule: str, steps: int, batches: int, event_driven: bool = True
     t0 = time.perf_counter()
     for b in range(batches):
         idx = slice(b * BATCH, (b + 1) * BATCH)
-        engine.step(data.x[idx], data.targets(idx), get_rule(rule), 0.0, gen)
+        engine.train_step(data.x[idx], data.targets(idx), get_rule(rule), 0.0, gen)
         opt.step()
     return batches * BATCH / (time.perf_counter() - t0)
 

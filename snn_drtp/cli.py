@@ -15,10 +15,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from snn_drtp.config import BRIAN2_TARGETS, ENGINES, OPTIMIZERS, TrainConfig
+from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
 from snn_drtp.rules import rule_names, rule_table
+from snn_drtp.runs.config import OPTIMIZERS, TrainConfig
 from snn_drtp.spiking.encoders import ENCODERS
 from snn_drtp.spiking.surrogate import SURROGATES
 
@@ -98,8 +99,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "--engine",
         choices=ENGINES,
         default=d.engine,
-        help="rate (ANN), spiking (LIF, PyTorch) or brian2 (the same LIF network and rule in Brian2: "
-        "small dense networks, label- or output-timed rules, slow)",
+        help="; ".join(f"{name}: {entry.summary}" for name, entry in ENGINES.items()),
     )
     _model_args(p, d)
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs")
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
-        from snn_drtp.training import train
+        from snn_drtp.runs.training import train
 
         config = _config(args)
         out = args.out or f"runs/{config.validate().run_name()}"
@@ -263,13 +263,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
         return 0
     if args.command == "crosscheck":
-        from snn_drtp.crosscheck import crosscheck
+        from snn_drtp.studies.crosscheck import crosscheck
 
         report = crosscheck(_config(args), args.examples, args.precision, args.brian2_target, args.out)
         print(report.table())
         return 0
     if args.command == "evaluate":
-        from snn_drtp.training import evaluate_run
+        from snn_drtp.runs.training import evaluate_run
 
         r = evaluate_run(args.run, args.dataset, args.split, engine=args.engine, examples=args.examples)
         low, high = r["accuracy_95"]
@@ -280,10 +280,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "nir":
-        from snn_drtp.nir_io import read_nir, write_nir
+        from snn_drtp.interop.nir_graph import read_nir, write_nir
 
         if args.nir_command == "export":
-            from snn_drtp.training import load_trained
+            from snn_drtp.runs.training import load_trained
 
             engine = load_trained(args.run, "spiking")
             print(write_nir(args.file, engine.params, engine.options.neuron))
@@ -303,7 +303,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(fetch(args.name, args.data_dir, args.source_dir))
         return 0
     if args.command == "experiment":
-        from snn_drtp.experiments import run_experiment, summarise_existing
+        from snn_drtp.studies.experiments import run_experiment, summarise_existing
 
         if args.summarise:
             summary = summarise_existing(args.path)
@@ -313,20 +313,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
         return 0
     if args.command == "validate":
-        from snn_drtp.validation import REPORT, run_validation
+        from snn_drtp.studies.validation import REPORT, run_validation
 
         run_validation(args.out or REPORT, jobs=args.jobs, threads=args.threads)
         return 0
     if args.command == "emulator-fit":
         import torch
 
-        from snn_drtp.emulation import REPORT, run_fit
+        from snn_drtp.studies.emulator_fit import REPORT, run_fit
 
         torch.set_num_threads(args.threads)
         run_fit(args.out or REPORT, args.data_dir, args.fit_on)
         return 0
     if args.command == "demo":
-        from snn_drtp.demo import run_demo
+        from snn_drtp.studies.demo import run_demo
 
         run_demo(epochs=args.epochs, out=args.out, threads=args.threads, data_dir=args.data_dir)
         return 0

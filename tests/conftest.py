@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from snn_drtp.networks import NetworkSpec, parse_spec
+from snn_drtp.core.networks import NetworkSpec, parse_spec
 
 torch.set_num_threads(int(os.environ.get("SNN_DRTP_TEST_THREADS", "1")))
 

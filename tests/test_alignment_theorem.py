@@ -18,8 +18,8 @@ from conftest import tiny_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snn_drtp.metrics import angle_degrees
-from snn_drtp.params import Params
+from snn_drtp.core.metrics import angle_degrees
+from snn_drtp.core.params import Params
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
 
@@ -60,6 +60,6 @@ def test_drtp_signal_within_90_degrees_of_bp_for_every_example(
                 if b[i].norm() > 0:
                     assert angle_degrees(d[i], b[i]) < 90.0
                     checked += 1
-        engine.step(x, y_star, get_rule("drtp"))
+        engine.train_step(x, y_star, get_rule("drtp"))
         opt.step()
     assert checked > 0

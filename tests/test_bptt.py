@@ -7,8 +7,8 @@ import torch
 from conftest import tiny_spec
 from test_spiking_updates import engine_for, labels, spike_train
 
-from snn_drtp.networks import parse_spec
-from snn_drtp.params import Params
+from snn_drtp.core.networks import parse_spec
+from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.bptt import backward_through_time
@@ -47,7 +47,7 @@ def test_bptt_through_time_equals_finite_differences():
             layer.weight.mul_(4.0)
     spikes, y_star = spike_train(7, 3, 5).double(), labels(3).double()
     res = backward_through_time(
-        engine, SpikeTrain(spikes), y_star, get_rule("bp"), 0.0, torch.Generator(), spike_fn=smooth_spike
+        engine.params, engine.layers, SpikeTrain(spikes), y_star, get_rule("bp"), [None, None], spike_fn=smooth_spike
     )
     weights = [[layer.weight.detach().clone(), layer.bias.detach().clone()] for layer in engine.params.layers]
     loss = unrolled_loss(weights, spikes, y_star, neuron.alpha, neuron.threshold)
@@ -70,7 +70,7 @@ def test_bptt_at_one_step_equals_the_chain_rule_with_the_surrogate():
     engine = engine_for(steps=1)
     x = torch.rand(4, 1, 1, 5, generator=torch.Generator().manual_seed(6))
     y_star = torch.eye(3)[[0, 1, 2, 1]]
-    engine.step(x, y_star, get_rule("bp"), 0.0, torch.Generator().manual_seed(1))
+    engine.train_step(x, y_star, get_rule("bp"), 0.0, torch.Generator().manual_seed(1))
     p, k = engine.options.neuron, engine.options.slope
     s0 = rate(x.reshape(4, -1), 1, torch.Generator().manual_seed(1))[0]
     W1, b1, W2, b2 = (t.detach() for t in engine.params.parameters())
@@ -94,13 +94,13 @@ def test_fa_through_time_is_bp_when_its_matrices_are_the_weights():
     the random F_k they do not."""
     spikes, y_star = spike_train(9, 5, 5), labels(5)
     engine = engine_for(steps=9)
-    engine.step(SpikeTrain(spikes), y_star, get_rule("bp"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("bp"))
     bp = [p.grad.clone() for p in engine.params.parameters()]
-    engine.step(SpikeTrain(spikes), y_star, get_rule("fa"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("fa"))
     assert not torch.allclose(engine.params.layers[0].weight.grad, bp[0])
     torch.testing.assert_close(engine.params.layers[1].weight.grad, bp[2])
     engine.params.fa(2).copy_(engine.params.layers[1].weight.detach())
-    engine.step(SpikeTrain(spikes), y_star, get_rule("fa"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("fa"))
     for p, g in zip(engine.params.parameters(), bp, strict=True):
         torch.testing.assert_close(p.grad, g)
 
@@ -122,7 +122,7 @@ def test_bptt_leaves_parameters_untouched_and_frozen_layers_without_gradients():
         for layer in engine.params.layers:
             layer.weight.mul_(8.0)
     flags = [(p.requires_grad, p.is_leaf) for p in engine.params.parameters()]
-    res = engine.step(SpikeTrain(spike_train(10, 4, 5)), labels(4), get_rule("bp"), keep_signals=True)
+    res = engine.train_step(SpikeTrain(spike_train(10, 4, 5)), labels(4), get_rule("bp"))
     assert [(p.requires_grad, p.is_leaf) for p in engine.params.parameters()] == flags
     frozen = engine.params.layers[1]
     assert not frozen.weight.requires_grad and frozen.weight.grad is None and frozen.bias.grad is None

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from snn_drtp.brian import Brian2Engine
-from snn_drtp.crosscheck import compare_engines
-from snn_drtp.networks import LayerSpec, NetworkSpec
-from snn_drtp.params import Params
+from snn_drtp.core.networks import LayerSpec, NetworkSpec
+from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
+from snn_drtp.studies.crosscheck import compare_engines
 
 SPEC = NetworkSpec(
     "40-20-10", (40,), (LayerSpec("dense", units=20), LayerSpec("dense", units=10, activation="sigmoid"))
@@ -69,10 +69,10 @@ def test_dropout_masks_and_encoding_are_drawn_as_in_torch() -> None:
     torch_params, brian_params = Params(SPEC, seed=3).double(), Params(SPEC, seed=3).double()
     torch_params.load_state_dict(params.state_dict())
     brian_params.load_state_dict(params.state_dict())
-    a = SpikingEngine(torch_params, opts).step(
+    a = SpikingEngine(torch_params, opts).train_step(
         x.double(), y_star.double(), get_rule("drtp"), 0.3, torch.Generator().manual_seed(5)
     )
-    b = Brian2Engine(brian_params, opts, replicas=4).step(
+    b = Brian2Engine(brian_params, opts, replicas=4).train_step(
         x.double(), y_star.double(), get_rule("drtp"), 0.3, torch.Generator().manual_seed(5)
     )
     assert torch.equal(a.output, b.output)
@@ -84,9 +84,9 @@ def test_brian2_refuses_what_it_does_not_simulate() -> None:
     params, opts, spikes, y_star = _problem(0, {}, {})
     engine = Brian2Engine(params, opts)
     with pytest.raises(ValueError, match="backward sweep"):
-        engine.step(SpikeTrain(spikes), y_star, get_rule("bp"))
+        engine.train_step(SpikeTrain(spikes), y_star, get_rule("bp"))
     with pytest.raises(ValueError, match="--binary-frames"):
-        engine.step(SpikeTrain(spikes * 2), y_star, get_rule("drtp"))
+        engine.train_step(SpikeTrain(spikes * 2), y_star, get_rule("drtp"))
     conv = NetworkSpec(
         "c", (1, 8, 8), (LayerSpec("conv", channels=2, kernel=3), LayerSpec("dense", units=3, activation="sigmoid"))
     )

@@ -187,9 +187,9 @@ def test_dvsgesture_layout_through_tonics_loader_downsampled(tmp_path):
 
 
 def test_both_engines_train_on_event_frames_the_rate_engine_on_their_mean(tmp_path):
-    from snn_drtp.build import build_engine
-    from snn_drtp.config import TrainConfig
-    from snn_drtp.training import load_data, train
+    from snn_drtp.runs.build import build_engine
+    from snn_drtp.runs.config import TrainConfig
+    from snn_drtp.runs.training import load_data, train
 
     root = tmp_path / "data" / "nmnist-small"
     make_folder(root, "train", n=12, width=34, height=34)
@@ -215,8 +215,8 @@ def test_evaluate_run_on_another_dataset_records_the_error_with_a_wilson_interva
     (both ends solve |k/n - p| = z sqrt(p (1 - p) / n)) and lands in evaluations.json."""
     import json
 
-    from snn_drtp.config import TrainConfig
-    from snn_drtp.training import evaluate_run, train
+    from snn_drtp.runs.config import TrainConfig
+    from snn_drtp.runs.training import evaluate_run, train
 
     for name, seed in (("nmnist-small", 0), ("other-folder", 1)):
         make_folder(tmp_path / "data" / name, "train", n=12, width=34, height=34, seed=seed)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from snn_drtp.experiments import group_labels, load_experiment, run_experiment, summarise_existing
+from snn_drtp.studies.experiments import group_labels, load_experiment, run_experiment, summarise_existing
 
 
 def write_spec(folder, text: str):

@@ -150,7 +150,7 @@ def test_emulator_defaults_are_the_committed_fit():
 
 @pytest.mark.skipif(not SHARED_NMNIST.is_dir(), reason="needs ../shared/data/nmnist-small (real recordings)")
 def test_emulation_resembles_the_real_recordings_of_the_same_digits():
-    from snn_drtp.emulation import compare, emulate, real_recordings
+    from snn_drtp.studies.emulator_fit import compare, emulate, real_recordings
 
     real = real_recordings("test", limit=30)
     summary = compare(real.events, emulate(real, EmulatorParams()))["summary"]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from snn_drtp.config import TrainConfig
 from snn_drtp.data import load_dataset
-from snn_drtp.training import train
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import train
 
 pytestmark = pytest.mark.mnist
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from snn_drtp.networks import LayerSpec, NetworkSpec
-from snn_drtp.nir_io import from_nir, read_nir, to_nir, write_nir
-from snn_drtp.params import Params
+from snn_drtp.core.networks import LayerSpec, NetworkSpec
+from snn_drtp.core.params import Params
+from snn_drtp.interop.nir_graph import from_nir, read_nir, to_nir, write_nir
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 
 SPEC = NetworkSpec(
@@ -109,7 +109,7 @@ def test_foreign_graphs_without_a_counterpart_are_refused() -> None:
 
 
 def test_init_from_loads_a_nir_file_or_a_run_folder(tmp_path) -> None:
-    from snn_drtp.training import load_initial
+    from snn_drtp.runs.training import load_initial
 
     source = Params(SPEC, seed=9)
     write_nir(tmp_path / "net.nir", source, LIFParams())

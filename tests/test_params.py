@@ -5,8 +5,8 @@ import math
 import torch
 from conftest import tiny_spec
 
-from snn_drtp.networks import load_spec, parse_spec
-from snn_drtp.params import Params
+from snn_drtp.core.networks import load_spec, parse_spec
+from snn_drtp.core.params import Params
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.spiking import SpikingEngine
 

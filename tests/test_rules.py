@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import tiny_spec
 
-from snn_drtp.metrics import angle_degrees
-from snn_drtp.networks import parse_spec
-from snn_drtp.params import Params, feedback_matrices
+from snn_drtp.core.metrics import angle_degrees
+from snn_drtp.core.networks import parse_spec
+from snn_drtp.core.params import Params, feedback_matrices
 from snn_drtp.rate.autograd_bp import autograd_step
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import LayerView, Rule, Timing, get_rule, register, rule_names
@@ -65,7 +65,7 @@ def closed_form(engine: RateEngine, x, y_star, rule: str) -> list[np.ndarray]:
 def test_rule_update_equals_closed_form(rule):
     engine = rate_engine()
     x, y_star = batch()
-    engine.step(x, y_star, get_rule(rule))
+    engine.train_step(x, y_star, get_rule(rule))
     expected = closed_form(engine, x, y_star, rule)
     for p, e in zip(engine.params.parameters(), expected, strict=True):
         np.testing.assert_allclose(p.grad.double().numpy(), e, rtol=1e-5, atol=1e-7)
@@ -87,7 +87,7 @@ def test_ternary_projection_has_three_levels_and_zeros():
 def test_shallow_updates_only_the_output_layer():
     engine = rate_engine()
     x, y_star = batch()
-    engine.step(x, y_star, get_rule("shallow"))
+    engine.train_step(x, y_star, get_rule("shallow"))
     assert all(layer.weight.grad is None for layer in engine.params.hidden)
     np.testing.assert_allclose(
         engine.params.layers[-1].weight.grad.double().numpy(), closed_form(engine, x, y_star, "drtp")[4], rtol=1e-5
@@ -99,7 +99,7 @@ def test_mse_output_gradient_is_twice_the_error_over_n_c():
     engine = rate_engine(tiny_spec(output="linear", n_out=3))
     x, _ = batch()
     y_star = torch.rand(6, 3, generator=torch.Generator().manual_seed(1))
-    res = engine.step(x, y_star, get_rule("drtp"))
+    res = engine.train_step(x, y_star, get_rule("drtp"))
     h = x.reshape(6, -1)
     W = [(layer.weight.detach(), layer.bias.detach()) for layer in engine.params.layers]
     for weight, bias in W[:-1]:
@@ -137,7 +137,7 @@ def test_bp_rule_equals_autograd(network, dropout):
     autograd_step(engine, x, y_star, dropout, torch.Generator().manual_seed(9))
     reference = [p.grad.clone() if p.grad is not None else None for p in engine.params.parameters()]
     engine.params.zero_grad(set_to_none=True)
-    engine.step(x, y_star, get_rule("bp"), dropout, torch.Generator().manual_seed(9))
+    engine.train_step(x, y_star, get_rule("bp"), dropout, torch.Generator().manual_seed(9))
     for p, r in zip(engine.params.parameters(), reference, strict=True):
         if r is None:
             assert p.grad is None and not p.requires_grad
@@ -173,18 +173,18 @@ def test_conv_layer_with_lif_activation_follows_the_lif_rate_curve():
 def test_drtp_hidden_update_ignores_output_weights():
     engine = rate_engine(seed=3)
     x, y_star = batch()
-    engine.step(x, y_star, get_rule("drtp"))
+    engine.train_step(x, y_star, get_rule("drtp"))
     before = [layer.weight.grad.clone() for layer in engine.params.hidden]
     with torch.no_grad():
         engine.params.layers[-1].weight.mul_(-3.0).add_(1.0)
-    engine.step(x, y_star, get_rule("drtp"))
+    engine.train_step(x, y_star, get_rule("drtp"))
     for layer, g in zip(engine.params.hidden, before, strict=True):
         torch.testing.assert_close(layer.weight.grad, g)
-    engine.step(x, y_star, get_rule("dfa"))
+    engine.train_step(x, y_star, get_rule("dfa"))
     dfa_before = engine.params.hidden[0].weight.grad.clone()
     with torch.no_grad():
         engine.params.layers[-1].weight.mul_(2.0)
-    engine.step(x, y_star, get_rule("dfa"))
+    engine.train_step(x, y_star, get_rule("dfa"))
     assert not torch.allclose(engine.params.hidden[0].weight.grad, dfa_before)
 
 
@@ -235,9 +235,9 @@ def test_a_new_rule_is_one_class_and_runs_in_both_engines(half_drtp):
     assert "test-half-drtp" in rule_names()
     x, y_star = batch(c=2)
     rate = rate_engine()
-    rate.step(x, y_star, get_rule("drtp"))
+    rate.train_step(x, y_star, get_rule("drtp"))
     drtp = [p.grad.clone() for p in rate.params.parameters()]
-    rate.step(x, y_star, half_drtp)
+    rate.train_step(x, y_star, half_drtp)
     for i, (p, g) in enumerate(zip(rate.params.parameters(), drtp, strict=True)):
         torch.testing.assert_close(p.grad, g if i >= 4 else 0.5 * g)
 
@@ -247,10 +247,10 @@ def test_a_new_rule_is_one_class_and_runs_in_both_engines(half_drtp):
         for layer in spiking.params.layers:
             layer.weight.mul_(6.0)
     spikes = SpikeTrain((torch.rand(12, 6, 1, 1, 5, generator=torch.Generator().manual_seed(0)) < 0.5).float())
-    spiking.step(spikes, y_star, get_rule("drtp"))
+    spiking.train_step(spikes, y_star, get_rule("drtp"))
     drtp = [p.grad.clone() for p in spiking.params.parameters()]
     assert drtp[0].abs().sum() > 0
-    spiking.step(spikes, y_star, half_drtp)
+    spiking.train_step(spikes, y_star, half_drtp)
     for i, (p, g) in enumerate(zip(spiking.params.parameters(), drtp, strict=True)):
         torch.testing.assert_close(p.grad, g if i >= 2 else 0.5 * g)
 

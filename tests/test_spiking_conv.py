@@ -8,8 +8,8 @@ import pytest
 import torch
 from spiking_reference import fast_sigmoid
 
-from snn_drtp.networks import parse_spec
-from snn_drtp.params import Params
+from snn_drtp.core.networks import parse_spec
+from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.bptt import backward_through_time
@@ -100,7 +100,7 @@ def test_conv_three_factor_update_equals_the_written_out_rule(chunk):
     engine = conv_engine(time_chunk=chunk)
     spikes = (torch.rand(7, 5, 2, 6, 6, generator=torch.Generator().manual_seed(1)) < 0.4).float()
     y_star = torch.eye(4)[torch.arange(5) % 4]
-    res = engine.step(SpikeTrain(spikes), y_star, get_rule("drtp"))
+    res = engine.train_step(SpikeTrain(spikes), y_star, get_rule("drtp"))
     expected, counts = reference(engine, spikes, y_star)
     assert 0 < counts.sum() < counts.numel() * 7
     torch.testing.assert_close(res.output.double(), counts / 7)
@@ -147,12 +147,12 @@ def test_bptt_through_a_conv_layer_equals_finite_differences():
     spikes = (torch.rand(5, 3, 2, 6, 6, generator=torch.Generator().manual_seed(3)) < 0.5).double()
     y_star = torch.eye(4, dtype=torch.float64)[[0, 2, 3]]
     backward_through_time(
-        engine,
+        engine.params,
+        engine.layers,
         SpikeTrain(spikes),
         y_star,
         get_rule("bp"),
-        0.0,
-        torch.Generator(),
+        [None] * len(engine.layers),
         spike_fn=lambda v, th: torch.sigmoid(BETA * (v - th)),
     )
     params = [[p.weight.detach().clone(), p.bias.detach().clone()] for p in engine.params.layers]

@@ -40,7 +40,7 @@ def test_soft_lif_rate_curve_and_its_derivative():
 
 
 def test_update_angles_compare_like_with_like():
-    from snn_drtp.validation import update_angles
+    from snn_drtp.studies.validation import update_angles
 
     engine = engine_for(steps=8)
     x = torch.rand(12, 1, 1, 5, generator=torch.Generator().manual_seed(4))
@@ -52,7 +52,7 @@ def test_update_angles_compare_like_with_like():
 def test_rate_engine_refuses_spike_trains_with_the_way_out():
     engine = RateEngine(engine_for().params)
     with pytest.raises(ValueError, match=r"rate engine takes static inputs.*spiking engine"):
-        engine.step(SpikeTrain(spike_train(4, 2, 5)), labels(2), get_rule("drtp"))
+        engine.train_step(SpikeTrain(spike_train(4, 2, 5)), labels(2), get_rule("drtp"))
 
 
 @pytest.mark.mnist

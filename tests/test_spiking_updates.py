@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_spec
 from spiking_reference import reference_update
 
-from snn_drtp.params import Params
+from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import EncodedInput, LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.events import SpikeEvents
@@ -61,7 +61,7 @@ def assert_matches(got: torch.Tensor, expected: torch.Tensor) -> None:
 
 
 def check_against_reference(engine, spikes, y_star, rule, masks=(None, None), **reference):
-    res = engine.step(SpikeTrain(spikes), y_star, get_rule(rule))
+    res = engine.train_step(SpikeTrain(spikes), y_star, get_rule(rule))
     params = engine.params
     expected, counts = reference_update(
         [(layer.weight, layer.bias) for layer in params.layers],
@@ -111,7 +111,7 @@ def test_dropout_masks_hold_for_the_presentation_and_scale_by_one_over_keep():
     engine = engine_for(steps=9, time_chunk=4)
     spikes = spike_train(9, n, 5, density=0.6)
     gen = torch.Generator().manual_seed(21)
-    res = engine.step(SpikeTrain(spikes), labels(n), get_rule("drtp"), dropout=p, generator=gen)
+    res = engine.train_step(SpikeTrain(spikes), labels(n), get_rule("drtp"), dropout=p, generator=gen)
     draws = torch.Generator().manual_seed(21)
     masks = tuple((torch.rand(n, d, generator=draws) >= p).float() / (1 - p) for d in (5, 4))
     expected, counts = reference_update(
@@ -141,7 +141,7 @@ def test_latency_input_across_windows_equals_the_written_out_rule():
     spikes = (torch.arange(T).view(T, 1, 1, 1, 1) == times.unsqueeze(0)).float()
     assert int((times >= 5).sum()) > 5
     engine = engine_for(steps=T, time_chunk=5, encoder="latency", gain=6.0)
-    res = engine.step(x, labels(5), get_rule("drtp"))
+    res = engine.train_step(x, labels(5), get_rule("drtp"))
     expected, counts = reference_update(
         [(layer.weight, layer.bias) for layer in engine.params.layers],
         spikes,
@@ -200,17 +200,17 @@ def test_spike_events_sum_the_rows_of_the_events_in_order():
 def test_drtp_hidden_update_does_not_depend_on_output_weights():
     spikes, y_star = spike_train(6, 4, 5), labels(4)
     engine = engine_for()
-    engine.step(SpikeTrain(spikes), y_star, get_rule("drtp"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("drtp"))
     before = engine.params.layers[0].weight.grad.clone()
     with torch.no_grad():
         engine.params.layers[1].weight.mul_(-2.0)
-    engine.step(SpikeTrain(spikes), y_star, get_rule("drtp"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("drtp"))
     torch.testing.assert_close(engine.params.layers[0].weight.grad, before)
-    engine.step(SpikeTrain(spikes), y_star, get_rule("dfa"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("dfa"))
     dfa = engine.params.layers[0].weight.grad.clone()
     with torch.no_grad():
         engine.params.layers[1].weight.mul_(-0.5)
-    engine.step(SpikeTrain(spikes), y_star, get_rule("dfa"))
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("dfa"))
     assert not torch.allclose(engine.params.layers[0].weight.grad, dfa)
 
 
@@ -219,24 +219,26 @@ def test_static_input_is_encoded_outside_the_step_and_time_first_input_brings_it
     as a time-first train; a train of 14 steps runs 14 steps whatever the options' T."""
     x = torch.rand(4, 1, 1, 5, generator=torch.Generator().manual_seed(1))
     engine = engine_for(steps=7)
-    res = engine.step(x, labels(4), get_rule("drtp"), generator=torch.Generator().manual_seed(2))
+    res = engine.train_step(x, labels(4), get_rule("drtp"), generator=torch.Generator().manual_seed(2))
     encoded = [p.grad.clone() for p in engine.params.parameters()]
     spikes = torch.cat([w for _, w in EncodedInput(x, "rate", 7, torch.Generator().manual_seed(2)).windows(0)])
-    res2 = engine.step(SpikeTrain(spikes), labels(4), get_rule("drtp"), generator=torch.Generator().manual_seed(2))
+    res2 = engine.train_step(
+        SpikeTrain(spikes), labels(4), get_rule("drtp"), generator=torch.Generator().manual_seed(2)
+    )
     assert torch.equal(res.output, res2.output)
     for p, e in zip(engine.params.parameters(), encoded, strict=True):
         assert torch.equal(p.grad, e)
     long = spike_train(14, 4, 5)
-    out = engine.step(SpikeTrain(long), labels(4), get_rule("drtp")).output
+    out = engine.train_step(SpikeTrain(long), labels(4), get_rule("drtp")).output
     assert torch.all(out * 14 == torch.round(out * 14)) and not torch.all(out * 7 == torch.round(out * 7))
 
 
 def test_same_seed_same_spikes():
     x = torch.rand(6, 1, 1, 5, generator=torch.Generator().manual_seed(3))
     y_star = labels(6)
-    a = engine_for().step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(9))
-    b = engine_for().step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(9))
-    c = engine_for().step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(10))
+    a = engine_for().train_step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(9))
+    b = engine_for().train_step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(9))
+    c = engine_for().train_step(x, y_star, get_rule("drtp"), 0.0, torch.Generator().manual_seed(10))
     assert torch.equal(a.output, b.output) and a.loss == b.loss
     assert not torch.equal(a.output, c.output)
 
@@ -245,7 +247,7 @@ def test_logged_loss_is_the_squared_error_the_updates_descend():
     """J = sum (y_hat - y*)^2 / (2 N C), whose gradient (y_hat - y*) / (N C) is the output error."""
     spikes, y_star = spike_train(8, 5, 5), labels(5)
     engine = engine_for(steps=8)
-    res = engine.step(SpikeTrain(spikes), y_star, get_rule("drtp"))
+    res = engine.train_step(SpikeTrain(spikes), y_star, get_rule("drtp"))
     assert res.loss == pytest.approx(float(((res.output - y_star) ** 2).sum() / (2 * y_star.numel())), rel=1e-6)
     total = engine.loss_sum(res.output, y_star)
     assert total == pytest.approx(res.loss * y_star.shape[0], rel=1e-6)

@@ -12,10 +12,10 @@ import pytest
 import torch
 from test_spiking_updates import engine_for
 
-from snn_drtp.config import TrainConfig
-from snn_drtp.data.datasets import TensorData
+from snn_drtp.data.tensors import TensorData
 from snn_drtp.rules import get_rule
-from snn_drtp.training import RunFolderMismatchError, evaluate, train, train_epoch
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import RunFolderMismatchError, evaluate, train, train_epoch
 
 SMALL = TrainConfig(
     network="synth-classification",

@@ -1,5 +1,5 @@
 """The Brian2 engine: the spiking engine's network, neurons and three-factor rule simulated by
-Brian2 (``snn_drtp.brian.model``), over the same :class:`~snn_drtp.params.Params`.
+Brian2 (``snn_drtp.brian.model``), over the same :class:`~snn_drtp.core.params.Params`.
 
 It presents a batch as ``replicas`` copies of the network at once (more examples: one run per
 group of ``replicas``), reads W_k and b_k from the parameter set before every presentation and
@@ -25,18 +25,15 @@ import numpy as np
 import torch
 
 from snn_drtp.brian.model import LAYER_STRIDE, BrianNetwork
-from snn_drtp.engine import StepResult
-from snn_drtp.params import Params
+from snn_drtp.core.engines import BRIAN2_TARGETS
+from snn_drtp.core.params import Params
 from snn_drtp.rules import LayerView, Rule, Timing
-from snn_drtp.spiking.engine import Monitor, SpikeCountEngine, dropout_masks
-from snn_drtp.spiking.inputs import spike_input
-from snn_drtp.spiking.layers import SPIKING_LAYERS, LIFLayer
+from snn_drtp.spiking.inputs import SpikeInput
+from snn_drtp.spiking.layers import SPIKING_LAYERS, Eligibility, LIFLayer
 from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
-from snn_drtp.spiking.readout import decide, squared_error
+from snn_drtp.spiking.presentation import Harvest, Learning, Masks, Monitor, SpikeCountEngine
 
-TARGETS = ("numpy", "cython")
-"""Brian2 code generation targets: numpy works everywhere; cython compiles C (first use ~1 min)."""
 DEFAULT_REPLICAS = 50
 
 
@@ -63,9 +60,6 @@ class Brian2Engine(SpikeCountEngine):
 
     name: ClassVar[str] = "brian2"
     numbers_version: ClassVar[int] = 1
-    exact_reference: ClassVar[str] = "BPTT"
-    signal_batch: ClassVar[int | None] = 100
-    input_layout: ClassVar[str] = "any"
     timings: ClassVar[frozenset[Timing]] = frozenset({Timing.LABEL, Timing.OUTPUT, Timing.NEVER})
 
     def __init__(
@@ -75,8 +69,8 @@ class Brian2Engine(SpikeCountEngine):
         target: str = "numpy",
         replicas: int = DEFAULT_REPLICAS,
     ):
-        if target not in TARGETS:
-            raise ValueError(f"Brian2 target {target!r} is not one of {', '.join(TARGETS)}")
+        if target not in BRIAN2_TARGETS:
+            raise ValueError(f"Brian2 target {target!r} is not one of {', '.join(BRIAN2_TARGETS)}")
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1 examples per Brian2 run, got {replicas}")
         kinds = {layer.spec.kind for layer in params.layers}
@@ -99,138 +93,143 @@ class Brian2Engine(SpikeCountEngine):
             self._networks[key] = BrianNetwork(self.sizes, self.options, replicas, record)
         return self._networks[key]
 
-    def step(
-        self,
-        x: Any,
-        y_star: torch.Tensor,
-        rule: Rule,
-        dropout: float = 0.0,
-        generator: torch.Generator | None = None,
-        write_grads: bool = True,
-        keep_signals: bool = False,
-        example_ids: torch.Tensor | None = None,
-        monitor: Monitor | None = None,
-    ) -> StepResult:
-        """Present a batch and write the rule's updates into ``.grad``; the same inputs, random
-        draws and arguments as :meth:`SpikingEngine.step <snn_drtp.spiking.engine.SpikingEngine.step>`."""
-        if rule.timing not in self.timings:
-            raise ValueError(
-                f"rule {rule!r} needs a backward sweep (backpropagation through time), which the Brian2 engine "
-                "does not run; use --engine spiking, or a rule whose third factor comes from the label or the output"
-            )
-        gen, p = self.draws(generator, dropout)
-        inputs = spike_input(x, self.options.encoder, self.options.steps, gen, example_ids)
-        masks = dropout_masks(self.layers, inputs.batch, p, gen)
-        return self._present(inputs, y_star, rule, masks, write_grads, keep_signals, monitor)
+    def _timing_error(self, rule: Rule) -> str:
+        return (
+            f"rule {rule!r} needs a backward sweep (backpropagation through time), which the Brian2 engine "
+            "does not run; use --engine spiking, or a rule whose third factor comes from the label or the output"
+        )
 
-    def simulate(self, x: Any, example_ids: torch.Tensor | None = None, monitor: Monitor | None = None) -> StepResult:
-        """Present a batch without learning (static input encoded per example from seed EVAL_SEED + id)."""
-        inputs = spike_input(x, self.options.encoder, self.options.steps, example_ids=self._ids(x, example_ids))
-        y_star = torch.zeros(inputs.batch, self.params.spec.n_outputs, dtype=torch.float64)
-        return self._present(inputs, y_star, None, [None] * len(self.layers), False, False, monitor)
-
-    def _present(
+    def _simulate(
         self,
-        inputs: Any,
+        inputs: SpikeInput,
         y_star: torch.Tensor,
-        rule: Rule | None,
-        masks: list[torch.Tensor | None],
-        write_grads: bool,
-        keep_signals: bool,
+        learning: Learning,
+        masks: Masks,
+        label_factors: dict[int, torch.Tensor],
         monitor: Monitor | None,
-    ) -> StepResult:
-        spikes = torch.cat([s for _, s in inputs.windows(0)]).reshape(inputs.steps, inputs.batch, -1)
+    ) -> Harvest:
+        """Present the batch in groups of ``replicas`` examples: for each group, upload its masks,
+        third factors and input spikes, run T steps, harvest counts and the synapses' eligibilities."""
+        spikes = torch.cat([s for _, s in inputs.windows(0)]).reshape(inputs.steps, inputs.batch, -1).cpu()
         if not bool(((spikes == 0) | (spikes == 1)).all()):
             raise ValueError(
                 f"the Brian2 engine's input is 0/1 spikes; this input holds values up to {float(spikes.max()):g} "
                 "(event counts): use --binary-frames (FrameSpec(binary=True)) or the torch spiking engine"
             )
-        T, batch, K = inputs.steps, inputs.batch, len(self.layers)
-        learn = rule is not None and (write_grads or keep_signals)
-        timing = rule.timing if rule is not None else Timing.NEVER
-        wanted = {k for k in range(1, K) if learn and (self.layers[k - 1].params.trainable or keep_signals)}
-        y64 = y_star.to(torch.float64)
+        T, batch = inputs.steps, inputs.batch
+        y64 = y_star.detach().to("cpu", torch.float64)
+        factors = {k: m.detach().to("cpu", torch.float64) for k, m in label_factors.items()}
         replicas = min(self.replicas, batch)
         net = self.network(replicas, record=monitor is not None)
-        weights = [layer.params.weight.detach().to(torch.float64).numpy() for layer in self.layers]
-        for layer, w, b in zip(net.layers, weights, self.layers, strict=True):
-            layer.synapses.w = np.tile(w.reshape(-1), replicas)
-            layer.neurons.b = np.tile(b.params.bias.detach().to(torch.float64).numpy(), replicas)
+        self._upload_weights(net, replicas)
+        b2.prefs.codegen.target = self.target
         counts = torch.zeros(batch, self.sizes[-1], dtype=torch.float64)
         v_sum = torch.zeros_like(counts)
-        grads_w = [torch.zeros(w.shape, dtype=torch.float64) for w in weights]
-        grads_b = [torch.zeros(w.shape[0], dtype=torch.float64) for w in weights]
-        eligibility, eligibility_b = [], []
-        recordings: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(K + 1)]
+        hidden = {
+            k: (
+                torch.zeros(self.sizes[k], self.sizes[k - 1], dtype=torch.float64),
+                torch.zeros(self.sizes[k], dtype=torch.float64),
+            )
+            for k in learning.hidden
+        }
+        eligibility: list[tuple[torch.Tensor, torch.Tensor]] = []
+        recordings: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(len(self.layers) + 1)]
         for start in range(0, batch, replicas):
             n = min(replicas, batch - start)
             part = slice(start, start + n)
-            y_part = _padded(y64[part], replicas)
-            net.reset()
-            for k, (layer, mask) in enumerate(zip(net.layers, masks, strict=True), start=1):
-                factor = torch.ones(replicas, layer.n_in, dtype=torch.float64)
-                if mask is not None:
-                    factor[:n] = mask[part].to(torch.float64)
-                layer.synapses.mask = factor.repeat_interleave(layer.n_out, dim=0).reshape(-1).numpy()
-                layer.neurons.m = self._third_factor(k, K, rule, timing, wanted, y_part).reshape(-1).numpy()
-            running = None
-            if timing is Timing.OUTPUT and wanted:
-                views = {k: LayerView(k=k, y_star=y_part, B=self.params.feedback(k).to(torch.float64)) for k in wanted}
-                running = b2.NetworkOperation(
-                    RunningError(net, views, rule), clock=net.clock, when="groups", order=(K + 1) * LAYER_STRIDE
-                )
-                net.network.add(running)
+            self._upload_group(net, part, n, masks, factors)
             t_start = float(net.network.t / b2.second)
             net.set_input(_padded(spikes[:, part], replicas, dim=1).numpy())
-            b2.prefs.codegen.target = self.target
-            net.run(T)
-            if running is not None:
-                net.network.remove(running)
-            out = net.layers[-1].neurons
-            counts[part] = torch.from_numpy(np.asarray(out.count[:]).reshape(replicas, -1)[:n])
-            v_sum[part] = torch.from_numpy(np.asarray(out.vsum[:]).reshape(replicas, -1)[:n])
-            for k, layer in enumerate(net.layers, start=1):
-                g = torch.from_numpy(np.asarray(layer.synapses.g[:]).reshape(replicas, layer.n_out, layer.n_in)[:n])
-                gb = torch.from_numpy(np.asarray(layer.neurons.gb[:]).reshape(replicas, layer.n_out)[:n])
-                if k == K:
-                    eligibility.append(g / T)
-                    eligibility_b.append(gb / T)
-                else:
-                    grads_w[k - 1] += g.sum(0) / T
-                    grads_b[k - 1] += gb.sum(0) / T
+            self._run(net, learning, _padded(y64[part], replicas), T)
+            self._harvest(net, part, n, T, counts, v_sum, hidden, eligibility)
             if monitor is not None:
                 _record(net, recordings, t_start, T, n)
         if monitor is not None:
             for k, windows in enumerate(recordings):
                 monitor(k, torch.cat([s for s, _ in windows], 1), torch.cat([v for _, v in windows], 1))
-        y_hat = counts / T
-        if learn:
-            delta = (y_hat - y64) / y_hat.numel()
-            grads_w[-1] = torch.einsum("nc,ncd->cd", delta, torch.cat(eligibility))
-            grads_b[-1] = (delta * torch.cat(eligibility_b)).sum(0)
-        dtype = self.params.layers[0].weight.dtype
-        if write_grads and learn:
-            for k, layer in enumerate(self.layers, start=1):
-                if layer.params.trainable and (k == K or (k in wanted and timing is not Timing.NEVER)):
-                    layer.params.weight.grad = grads_w[k - 1].to(dtype)
-                    layer.params.bias.grad = grads_b[k - 1].to(dtype)
-        signals = [grads_w[k - 1].to(dtype) for k in range(1, K)] if keep_signals else []
-        prediction = decide(counts, v_sum, T)
-        return StepResult(y_hat.to(dtype), float(squared_error(y_hat, y64)), signals, prediction)
+        output = None
+        if learning.active:
+            output = Eligibility(torch.cat([e for e, _ in eligibility]), torch.cat([e for _, e in eligibility]))
+        return Harvest(counts, v_sum, T, hidden, output)
 
-    def _third_factor(
-        self, k: int, K: int, rule: Rule | None, timing: Timing, wanted: set[int], y_star: torch.Tensor
-    ) -> torch.Tensor:
-        """m_k per example and unit at the start of a presentation: 1 for the output layer (its
-        eligibility), the rule's label-selected factor for label-timed rules, else 0 (set later
-        by :class:`RunningError`, or no update)."""
-        units = self.sizes[k]
-        if k == K:
-            return torch.ones(y_star.shape[0], units, dtype=torch.float64)
-        if rule is not None and timing is Timing.LABEL and k in wanted:
-            view = LayerView(k=k, y_star=y_star, B=self.params.feedback(k).to(torch.float64))
-            return rule.third_factor(view)
-        return torch.zeros(y_star.shape[0], units, dtype=torch.float64)
+    def _upload_weights(self, net: BrianNetwork, replicas: int) -> None:
+        """W_k and b_k of the parameter set (float64, on the CPU) into every replica's synapses."""
+        for layer, torch_layer in zip(net.layers, self.layers, strict=True):
+            weight = torch_layer.params.weight.detach().to("cpu", torch.float64).numpy()
+            layer.synapses.w = np.tile(weight.reshape(-1), replicas)
+            layer.neurons.b = np.tile(torch_layer.params.bias.detach().to("cpu", torch.float64).numpy(), replicas)
+
+    def _upload_group(
+        self,
+        net: BrianNetwork,
+        part: slice,
+        n: int,
+        masks: Masks,
+        factors: dict[int, torch.Tensor],
+    ) -> None:
+        """A group's dropout masks (1 for idle replicas) and m_k at the start of its presentation:
+        1 for the output layer (its eligibility), the label-selected factor for label-timed rules,
+        else 0 (set at every step by :class:`RunningError`, or no update)."""
+        net.reset()
+        K, replicas = len(net.layers), net.replicas
+        for k, (layer, mask) in enumerate(zip(net.layers, masks, strict=True), start=1):
+            factor = torch.ones(replicas, layer.n_in, dtype=torch.float64)
+            if mask is not None:
+                factor[:n] = mask[part].to("cpu", torch.float64)
+            layer.synapses.mask = factor.repeat_interleave(layer.n_out, dim=0).reshape(-1).numpy()
+            m = torch.zeros(replicas, self.sizes[k], dtype=torch.float64)
+            if k == K:
+                m.fill_(1.0)
+            elif k in factors:
+                m = _padded(factors[k][part], replicas)
+            layer.neurons.m = m.reshape(-1).numpy()
+
+    def _run(self, net: BrianNetwork, learning: Learning, y_part: torch.Tensor, steps: int) -> None:
+        """T steps of Brian2, with the running error setting m_k at every step for output-timed rules."""
+        running = None
+        if learning.rule is not None and learning.timing is Timing.OUTPUT and learning.hidden:
+            views = {
+                k: LayerView(k=k, y_star=y_part, B=self.params.feedback(k).to("cpu", torch.float64))
+                for k in learning.hidden
+            }
+            running = b2.NetworkOperation(
+                RunningError(net, views, learning.rule),
+                clock=net.clock,
+                when="groups",
+                order=(len(net.layers) + 1) * LAYER_STRIDE,
+            )
+            net.network.add(running)
+        net.run(steps)
+        if running is not None:
+            net.network.remove(running)
+
+    def _harvest(
+        self,
+        net: BrianNetwork,
+        part: slice,
+        n: int,
+        steps: int,
+        counts: torch.Tensor,
+        v_sum: torch.Tensor,
+        hidden: dict[int, tuple[torch.Tensor, torch.Tensor]],
+        eligibility: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> None:
+        """Output counts and summed v of the group's n examples; hidden layers' g / T summed into
+        their updates, the output layer's g / T kept per example."""
+        replicas, K = net.replicas, len(net.layers)
+        out = net.layers[-1].neurons
+        counts[part] = torch.from_numpy(np.asarray(out.count[:]).reshape(replicas, -1)[:n])
+        v_sum[part] = torch.from_numpy(np.asarray(out.vsum[:]).reshape(replicas, -1)[:n])
+        for k, layer in enumerate(net.layers, start=1):
+            if k != K and k not in hidden:
+                continue
+            g = torch.from_numpy(np.asarray(layer.synapses.g[:]).reshape(replicas, layer.n_out, layer.n_in)[:n])
+            gb = torch.from_numpy(np.asarray(layer.neurons.gb[:]).reshape(replicas, layer.n_out)[:n])
+            if k == K:
+                eligibility.append((g / steps, gb / steps))
+            else:
+                hidden[k][0].add_(g.sum(0) / steps)
+                hidden[k][1].add_(gb.sum(0) / steps)
 
 
 def _padded(x: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from snn_drtp.io import atomic_write_bytes
+from snn_drtp.core.atomic import atomic_write_bytes
 
 ENV_VAR = "SNN_DRTP_DATA"
 

@@ -34,10 +34,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from snn_drtp.core.atomic import atomic_save_npy
+from snn_drtp.data.download import default_cache_dir
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
 from snn_drtp.data.event_files import EventFolder
 from snn_drtp.data.frames import FRAME_DTYPE, FrameSpec, cache_key, cache_paths
-from snn_drtp.io import atomic_save_npy
+from snn_drtp.data.static import load_idx_dataset
 
 SHARED_NMNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nmnist-small"
 CACHE_FORMAT = 1
@@ -157,15 +159,6 @@ class EmulatedSource:
         )
 
 
-@dataclass(frozen=True)
-class EventDatasetInfo:
-    """What the training loop needs to know of an event dataset before loading it."""
-
-    name: str
-    n_classes: int
-    default_duration_us: float
-
-
 UNCHECKED_SENSOR = (256, 256, 2)  # the N-MNIST format's range: lists files without reading them
 EMULATED = {"emulated-nmnist": "mnist", "emulated-nfashion": "fashion-mnist"}
 EVENT_DATASETS = ("nmnist-small", *EMULATED, *TONIC_DATASETS)
@@ -218,8 +211,6 @@ def event_source(
     emulator_seed: int = 0,
 ) -> tuple[EventSource, dict]:
     """The (events, label) source of a dataset split and a fingerprint of where it came from."""
-    from snn_drtp.data.datasets import load_idx_dataset
-
     if name == "nmnist-small":
         root = nmnist_small_root(data_dir)
         source = EventFolder(root, split, SENSOR_SIZE)
@@ -275,8 +266,6 @@ class _InferredSensorFolder:
 
 
 def _tonic_root(data_dir: str | Path | None) -> Path:
-    from snn_drtp.data.download import default_cache_dir
-
     return (Path(data_dir) if data_dir is not None else default_cache_dir()) / "tonic"
 
 
@@ -314,8 +303,6 @@ def frames_of(
 
 
 def _cache_folder(data_dir: str | Path | None) -> Path:
-    from snn_drtp.data.download import default_cache_dir
-
     return (Path(data_dir) if data_dir is not None else default_cache_dir()) / "frames"
 
 

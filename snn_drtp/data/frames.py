@@ -132,3 +132,27 @@ def cache_key(*parts: object) -> str:
 
 def cache_paths(folder: Path, stem: str) -> tuple[Path, Path]:
     return folder / f"{stem}.frames.npy", folder / f"{stem}.labels.npy"
+
+
+BIN_US = 5000
+"""Width of the bins of :func:`rate_curve` (microseconds)."""
+HISTOGRAM_BINS = 64
+
+
+def event_image(
+    events: np.ndarray, polarity: int | None = None, sensor_size: tuple[int, int, int] = (34, 34, 2)
+) -> np.ndarray:
+    """Accumulated events per pixel [H, W] (of one polarity, or both); N-MNIST's 34 x 34 sensor by default."""
+    w, h, _ = sensor_size
+    chosen = events if polarity is None else events[events["p"] == polarity]
+    image = np.zeros((h, w))
+    np.add.at(image, (chosen["y"], chosen["x"]), 1)
+    return image
+
+
+def rate_curve(streams: list[np.ndarray]) -> np.ndarray:
+    """Events per 5 ms bin, averaged over samples (the first 320 ms)."""
+    counts = np.zeros(HISTOGRAM_BINS)
+    for events in streams:
+        counts += np.histogram(events["t"], bins=HISTOGRAM_BINS, range=(0, HISTOGRAM_BINS * BIN_US))[0]
+    return counts / max(len(streams), 1)

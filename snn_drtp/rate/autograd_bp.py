@@ -1,5 +1,5 @@
 """Backpropagation through PyTorch autograd: the baseline the local rules are checked and timed
-against. Same layers, same dropout draws, same loss as :meth:`RateEngine.step`."""
+against. Same layers, same dropout draws, same loss as :meth:`RateEngine.train_step`."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from snn_drtp.engine import StepResult
-from snn_drtp.params import Params
+from snn_drtp.core.engines import StepResult
+from snn_drtp.core.params import Params
 from snn_drtp.rate.layers import RATE_LAYERS, Activation, LayerCache, RateLayer, SoftLIF
 from snn_drtp.rules import LayerView, Rule, Timing
 from snn_drtp.spiking.neuron import LIFParams
@@ -98,19 +98,31 @@ class RateEngine:
     def _view(self, k: int, y_star: torch.Tensor, **seen: Any) -> LayerView:
         return LayerView(k=k, y_star=y_star, B=self.params.feedback(k), **seen)
 
-    @torch.no_grad()
-    def step(
+    def train_step(
         self,
         x: Any,
         y_star: torch.Tensor,
         rule: Rule,
         dropout: float = 0.0,
         generator: torch.Generator | None = None,
-        write_grads: bool = True,
-        keep_signals: bool = False,
     ) -> StepResult:
         """Forward pass and the rule's local updates written into ``.grad`` (overwriting it, so no
-        ``zero_grad`` is needed; hidden layers of shallow learning keep ``.grad`` None).
+        ``zero_grad`` is needed; hidden layers of shallow learning keep ``.grad`` None). Dropout
+        acts only when a ``generator`` is given."""
+        return self._step(x, y_star, rule, dropout, generator, write_grads=True, keep_signals=False)
+
+    @torch.no_grad()
+    def _step(
+        self,
+        x: Any,
+        y_star: torch.Tensor,
+        rule: Rule,
+        dropout: float,
+        generator: torch.Generator | None,
+        write_grads: bool,
+        keep_signals: bool,
+    ) -> StepResult:
+        """The forward pass, asking the rule for m_k when its timing allows.
 
         A rule whose third factor comes from the label (DRTP) updates each hidden layer as soon as
         its output exists and drops its cache: nothing waits for the output layer. Rules that need
@@ -182,4 +194,4 @@ class RateEngine:
         self, x: Any, y_star: torch.Tensor, rule: Rule, example_ids: torch.Tensor | None = None
     ) -> list[torch.Tensor]:
         """delta z_k of every hidden layer under ``rule`` for this batch, weights unchanged."""
-        return self.step(x, y_star, rule, write_grads=False, keep_signals=True).signals
+        return self._step(x, y_star, rule, 0.0, None, write_grads=False, keep_signals=True).signals

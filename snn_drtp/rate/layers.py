@@ -5,7 +5,7 @@ then optional max-pooling, for :class:`RateConv`). Given a modulatory signal del
 
     dJ/dW_k = delta z_k^T y_{k-1}        dJ/db_k = sum_n delta z_k
 
-into ``.grad`` of the shared :class:`~snn_drtp.params.LayerParams` so that any torch optimizer
+into ``.grad`` of the shared :class:`~snn_drtp.core.params.LayerParams` so that any torch optimizer
 applies it, and it can send a signal to its input, delta y_{k-1} = delta z_k M, with M = W_k (BP)
 or a fixed random matrix of W_k's shape (FA).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from snn_drtp.params import LayerParams
+from snn_drtp.core.params import LayerParams
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,19 @@ exactly autograd's product) or F_k (FA), with the layer's transposed product.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
 import torch
 
-from snn_drtp.engine import StepResult
+from snn_drtp.core.engines import StepResult
+from snn_drtp.core.params import Params
 from snn_drtp.rules import LayerView, Rule
 from snn_drtp.spiking.inputs import SpikeInput
+from snn_drtp.spiking.layers import LIFLayer
 from snn_drtp.spiking.neuron import LIFState, lif_step
 from snn_drtp.spiking.readout import decide, squared_error
 from snn_drtp.spiking.surrogate import SpikeFunction
-
-if TYPE_CHECKING:
-    from snn_drtp.spiking.engine import SpikingEngine
 
 SpikeFn = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -37,33 +35,31 @@ def _surrogate_spike(v: torch.Tensor, threshold: float, slope: float, surrogate:
 
 
 def backward_through_time(
-    engine: SpikingEngine,
+    params: Params,
+    layers: Sequence[LIFLayer],
     inputs: SpikeInput,
     y_star: torch.Tensor,
     rule: Rule,
-    p: float,
-    gen: torch.Generator,
+    masks: Sequence[torch.Tensor | None],
     write_grads: bool = True,
-    keep_signals: bool = False,
     spike_fn: SpikeFn | None = None,
 ) -> StepResult:
-    """Present the batch as the three-factor step does (same dropout masks and encoder draws from
-    ``gen``), backpropagate J through time, and write the gradients into ``.grad`` of the trainable
-    parameters (which are left otherwise untouched: the graph is built on detached copies).
+    """Present the batch as the three-factor step does (the same dropout ``masks`` on each layer's
+    input, the same input spikes), backpropagate J through time, and write the gradients into
+    ``.grad`` of the trainable parameters unless ``write_grads`` is false (they are left otherwise
+    untouched: the graph is built on detached copies). The result's signals are dJ/dW_k of the
+    trainable hidden layers.
 
     ``spike_fn(v, theta)`` replaces the surrogate spike function (tests use a smooth one whose
     exact derivative finite differences can check)."""
-    from snn_drtp.spiking.engine import dropout_masks
-
-    opt, params = engine.options, engine.params
-    T, batch, K = inputs.steps, inputs.batch, len(engine.layers)
-    masks = dropout_masks(engine.layers, batch, p, gen)
+    opt = layers[0].options
+    T, batch, K = inputs.steps, inputs.batch, len(layers)
     spike = spike_fn or partial(_surrogate_spike, slope=opt.slope, surrogate=opt.surrogate)
     leaves = [
         (layer.weight.detach().requires_grad_(layer.trainable), layer.bias.detach().requires_grad_(layer.trainable))
         for layer in params.layers
     ]
-    carries = [layer.carry(torch.Size((batch, *layer.input_shape))) for layer in engine.layers]
+    carries = [layer.carry(torch.Size((batch, *layer.input_shape))) for layer in layers]
 
     def send_down(k: int, grad: torch.Tensor) -> torch.Tensor:
         """dJ/ds_{k-1}(t) from dJ/dI_k(t): the rule's third factor for hidden layer k - 1."""
@@ -80,14 +76,14 @@ def backward_through_time(
 
     senders = [partial(send_down, k) for k in range(1, K + 1)]
     with torch.enable_grad():
-        dtype = leaves[0][0].dtype
-        states = [LIFState.zeros((batch, *layer.state_shape), opt.neuron, dtype) for layer in engine.layers]
-        counts = torch.zeros(batch, params.spec.n_outputs, dtype=dtype)
+        dtype, device = leaves[0][0].dtype, leaves[0][0].device
+        states = [LIFState.zeros((batch, *layer.state_shape), opt.neuron, dtype, device) for layer in layers]
+        counts = torch.zeros(batch, params.spec.n_outputs, dtype=dtype, device=device)
         v_sum = torch.zeros_like(counts)
         for _, window in inputs.windows(opt.time_chunk):
             for t in range(window.shape[0]):
                 s = window[t]
-                for k, (layer, (weight, bias)) in enumerate(zip(engine.layers, leaves, strict=True), start=1):
+                for k, (layer, (weight, bias)) in enumerate(zip(layers, leaves, strict=True), start=1):
                     if masks[k - 1] is not None:
                         s = s.reshape(batch, -1) * masks[k - 1]
                     current = layer.differentiable_current(s, weight, bias, senders[k - 1])
@@ -105,5 +101,5 @@ def backward_through_time(
             target = layer.weight if leaf is leaves[k - 1][0] else layer.bias
             target.grad = g
     weight_grads = {k: g for (k, leaf), g in zip(trainable, grads, strict=True) if leaf is leaves[k - 1][0]}
-    signals = [weight_grads[k] for k in range(1, K) if k in weight_grads] if keep_signals else []
+    signals = [weight_grads[k] for k in range(1, K) if k in weight_grads]
     return StepResult(y_hat.detach(), float(loss.detach()), signals, decide(counts.detach(), v_sum, T))

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from snn_drtp.params import LayerParams
+from snn_drtp.core.params import LayerParams
 from snn_drtp.spiking.events import SpikeEvents
 from snn_drtp.spiking.neuron import LIFOutput, LIFState, lif_scan
 from snn_drtp.spiking.options import SpikingOptions
@@ -54,18 +54,26 @@ def trace_scan(s: torch.Tensor, state: torch.Tensor, gamma: float) -> tuple[torc
 @dataclass
 class LayerRun:
     """A layer's state during one presentation: its LIF state and pre-synaptic trace (carried
-    from window to window), its dropout mask (one per example, held for the whole presentation)
-    and its update accumulators (``grad_w``, ``grad_b``; per example ``eligibility`` for the output
-    layer, whose error exists only when the presentation ends)."""
+    from window to window) and its dropout mask (one per example, held for the whole presentation)."""
 
     state: LIFState
     trace: torch.Tensor
     mask: torch.Tensor | None
-    steps: int
-    grad_w: torch.Tensor | None = None
-    grad_b: torch.Tensor | None = None
-    eligibility: torch.Tensor | None = None
-    eligibility_b: torch.Tensor | None = None
+
+
+class Update(NamedTuple):
+    """Accumulators of a layer's update over a presentation: dJ/dW_k and dJ/db_k (added to in place)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+
+class Eligibility(NamedTuple):
+    """The output layer's per-example eligibility E [N, C, D] and E_b [N, C], waiting for the error
+    that exists when the presentation ends."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
 
 
 class LayerWindow(NamedTuple):
@@ -99,21 +107,21 @@ class LIFLayer(ABC):
     def n_inputs(self) -> int:
         return math.prod(self.input_shape)
 
-    def start(self, batch: int, steps: int, mask: torch.Tensor | None, learn: bool, output: bool = False) -> LayerRun:
-        dtype = self.params.weight.dtype
-        run = LayerRun(
-            state=LIFState.zeros((batch, *self.state_shape), self.neuron, dtype),
-            trace=torch.zeros(batch, *self.input_shape, dtype=dtype),
+    def start(self, batch: int, mask: torch.Tensor | None) -> LayerRun:
+        """The state of a new presentation of ``batch`` examples, on the weights' device and dtype."""
+        weight = self.params.weight
+        return LayerRun(
+            state=LIFState.zeros((batch, *self.state_shape), self.neuron, weight.dtype, weight.device),
+            trace=torch.zeros(batch, *self.input_shape, dtype=weight.dtype, device=weight.device),
             mask=mask,
-            steps=steps,
         )
-        if learn and output:
-            run.eligibility = torch.zeros(batch, *self.params.weight.shape, dtype=dtype)
-            run.eligibility_b = torch.zeros(batch, *self.params.bias.shape, dtype=dtype)
-        elif learn:
-            run.grad_w = torch.zeros_like(self.params.weight, memory_format=torch.contiguous_format)
-            run.grad_b = torch.zeros_like(self.params.bias, memory_format=torch.contiguous_format)
-        return run
+
+    def zero_update(self) -> Update:
+        """Zeroed accumulators of dJ/dW_k and dJ/db_k (contiguous, on the weights' device)."""
+        return Update(
+            torch.zeros_like(self.params.weight, memory_format=torch.contiguous_format),
+            torch.zeros_like(self.params.bias, memory_format=torch.contiguous_format),
+        )
 
     def events(self, s: torch.Tensor, run: LayerRun) -> SpikeEvents | None:
         """The input's events when the current is computed per event (default: never)."""
@@ -144,14 +152,14 @@ class LIFLayer(ABC):
             post.mul_(window.out.integrating)
         return post
 
-    def accumulate(self, run: LayerRun, window: LayerWindow, m: torch.Tensor) -> None:
-        """grad += (1/T) sum_t (m(t) * post(t)) x pre(t) over the window's steps; m is [N, N_k] (held
-        over the window) or [n, N, N_k], N_k the units before pooling."""
+    def accumulate(self, update: Update, window: LayerWindow, m: torch.Tensor, steps: int) -> None:
+        """update += (1/T) sum_t (m(t) * post(t)) x pre(t) over the window's steps (T = ``steps``); m is
+        [N, N_k] (held over the window) or [n, N, N_k], N_k the units before pooling."""
         delta = self.post(window).mul_(m.reshape(*m.shape[:-1], *self.state_shape))
-        self.add_update(run, window, delta)
+        self.add_update(update, window, delta, steps)
 
     @abstractmethod
-    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
+    def add_update(self, update: Update, window: LayerWindow, delta: torch.Tensor, steps: int) -> None:
         """grad_W += (1/T) sum_t delta(t) x pre(t), grad_b += (1/T) sum_t delta(t)."""
 
     @abstractmethod
@@ -220,25 +228,28 @@ class DenseLIF(LIFLayer):
             return (events.matmul(weight) + bias).view(n, batch, -1)
         return torch.addmm(bias, s.reshape(n * batch, -1), weight.t()).view(n, batch, -1)
 
-    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
+    def add_update(self, update: Update, window: LayerWindow, delta: torch.Tensor, steps: int) -> None:
         d = delta.reshape(-1, delta.shape[-1])
         if window.events is not None:
-            run.grad_w.add_(window.events.outer_sum(d), alpha=1.0 / run.steps)
+            update.weight.add_(window.events.outer_sum(d), alpha=1.0 / steps)
         else:
-            run.grad_w.addmm_(d.t(), window.pre.reshape(d.shape[0], -1), alpha=1.0 / run.steps)
-        run.grad_b.add_(d.sum(0), alpha=1.0 / run.steps)
+            update.weight.addmm_(d.t(), window.pre.reshape(d.shape[0], -1), alpha=1.0 / steps)
+        update.bias.add_(d.sum(0), alpha=1.0 / steps)
 
-    def eligibility(self, run: LayerRun, window: LayerWindow) -> None:
+    def zero_eligibility(self, batch: int) -> Eligibility:
+        """Zeroed per-example eligibilities [N, C, D] and [N, C] of the output layer."""
+        weight, bias = self.params.weight, self.params.bias
+        return Eligibility(
+            torch.zeros(batch, *weight.shape, dtype=weight.dtype, device=weight.device),
+            torch.zeros(batch, *bias.shape, dtype=bias.dtype, device=bias.device),
+        )
+
+    def eligibility(self, eligibility: Eligibility, window: LayerWindow, steps: int) -> None:
         """Per example, E[n] += (1/T) sum_t post(t) pre(t)^T: the output layer's update waits for
         its error, which exists when the presentation ends."""
         post = self.post(window)
-        run.eligibility.baddbmm_(post.permute(1, 2, 0), window.pre.transpose(0, 1), alpha=1.0 / run.steps)
-        run.eligibility_b += post.sum(0) / run.steps
-
-    def apply_error(self, run: LayerRun, delta: torch.Tensor) -> None:
-        """grad_W = sum_n delta[n] E[n] once the error delta [N, N_k] exists."""
-        run.grad_w = torch.einsum("nc,ncd->cd", delta, run.eligibility)
-        run.grad_b = (delta * run.eligibility_b).sum(0)
+        eligibility.weight.baddbmm_(post.permute(1, 2, 0), window.pre.transpose(0, 1), alpha=1.0 / steps)
+        eligibility.bias.add_(post.sum(0) / steps)
 
     @staticmethod
     def linear(s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -293,12 +304,12 @@ class ConvLIF(LIFLayer):
         stride, padding = self._conv
         return torch.nn.grad.conv2d_weight(s, weight_shape, grad, stride, padding), grad.sum((0, 2, 3))
 
-    def add_update(self, run: LayerRun, window: LayerWindow, delta: torch.Tensor) -> None:
+    def add_update(self, update: Update, window: LayerWindow, delta: torch.Tensor, steps: int) -> None:
         d = delta.reshape(-1, *self.state_shape)
         pre = window.pre.reshape(-1, *self.input_shape)
         grad_w, grad_b = self.parameter_grads(pre, d, self.params.weight.shape)
-        run.grad_w.add_(grad_w, alpha=1.0 / run.steps)
-        run.grad_b.add_(grad_b, alpha=1.0 / run.steps)
+        update.weight.add_(grad_w, alpha=1.0 / steps)
+        update.bias.add_(grad_b, alpha=1.0 / steps)
 
     def differentiable_current(
         self, s: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, send_down: SendDown

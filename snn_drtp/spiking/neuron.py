@@ -77,11 +77,18 @@ class LIFState(NamedTuple):
     refractory: torch.Tensor | None = None
 
     @classmethod
-    def zeros(cls, shape: tuple[int, ...], params: LIFParams, dtype: torch.dtype = torch.float32) -> LIFState:
+    def zeros(
+        cls,
+        shape: tuple[int, ...],
+        params: LIFParams,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> LIFState:
+        """The resting state: v = 0, no synaptic current, not refractory, on ``device``."""
         return cls(
-            v=torch.zeros(shape, dtype=dtype),
-            i=torch.zeros(shape, dtype=dtype) if params.tau_syn > 0 else None,
-            refractory=torch.zeros(shape, dtype=torch.int32) if params.refractory > 0 else None,
+            v=torch.zeros(shape, dtype=dtype, device=device),
+            i=torch.zeros(shape, dtype=dtype, device=device) if params.tau_syn > 0 else None,
+            refractory=torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory > 0 else None,
         )
 
 
@@ -156,7 +163,7 @@ class LIF(nn.Module):
 
     def forward(self, x: torch.Tensor, state: LIFState | None = None) -> torch.Tensor:
         if state is None:
-            state = LIFState.zeros(tuple(x.shape[1:]), self.params, x.dtype)
+            state = LIFState.zeros(tuple(x.shape[1:]), self.params, x.dtype, x.device)
         out, self.state = lif_scan(x, state, self.params)
         self.v = out.v
         return out.spikes

@@ -26,15 +26,24 @@ def squared_error(y_hat: torch.Tensor, y_star: torch.Tensor) -> torch.Tensor:
 class SpikeCountReadout:
     """Output spike counts and summed membrane potentials of one presentation of ``steps`` steps."""
 
-    def __init__(self, batch: int, n_outputs: int, steps: int, dtype: torch.dtype = torch.float32):
-        self.counts = torch.zeros(batch, n_outputs, dtype=dtype)
+    def __init__(
+        self,
+        batch: int,
+        n_outputs: int,
+        steps: int,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | None = None,
+    ):
+        self.counts = torch.zeros(batch, n_outputs, dtype=dtype, device=device)
         self.v_sum = torch.zeros_like(self.counts)
         self.steps = steps
 
     def running_error(self, spikes: torch.Tensor, t0: int, y_star: torch.Tensor) -> torch.Tensor:
         """e(t) = count(t) / t - y* for the window's steps t = t0 + 1 ... t0 + n (before :meth:`add`)."""
         running = self.counts.unsqueeze(0) + spikes.cumsum(0)
-        elapsed = torch.arange(t0 + 1, t0 + spikes.shape[0] + 1, dtype=running.dtype).view(-1, 1, 1)
+        elapsed = torch.arange(t0 + 1, t0 + spikes.shape[0] + 1, dtype=running.dtype, device=running.device).view(
+            -1, 1, 1
+        )
         return running / elapsed - y_star
 
     def add(self, out: LIFOutput) -> None:

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from snn_drtp.data.datasets import load_idx_dataset
+from snn_drtp.core.atomic import atomic_write_json, write_json_and_markdown
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
 from snn_drtp.data.event_files import read_nmnist_bin
 from snn_drtp.data.events import nmnist_small_root
-from snn_drtp.data.frames import FrameSpec
+from snn_drtp.data.frames import BIN_US, FrameSpec, event_image, rate_curve
+from snn_drtp.data.static import load_idx_dataset
+from snn_drtp.runs import plots
 
-BIN_US = 5000
-HISTOGRAM_BINS = 64
 INITIAL_GUESS = EmulatorParams(
     threshold=0.3,
     noise_hz=0.1,
@@ -70,27 +70,10 @@ def real_recordings(split: str, data_dir: str | Path | None = None, limit: int |
     return Recordings(events, mnist.x[index, 0], labels)
 
 
-def event_image(events: np.ndarray, polarity: int | None = None) -> np.ndarray:
-    """Accumulated events per pixel [34, 34] (of one polarity, or both)."""
-    w, h, _ = SENSOR_SIZE
-    chosen = events if polarity is None else events[events["p"] == polarity]
-    image = np.zeros((h, w))
-    np.add.at(image, (chosen["y"], chosen["x"]), 1)
-    return image
-
-
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
-
-
-def rate_curve(streams: list[np.ndarray]) -> np.ndarray:
-    """Events per 5 ms bin, averaged over samples (the first 320 ms)."""
-    counts = np.zeros(HISTOGRAM_BINS)
-    for events in streams:
-        counts += np.histogram(events["t"], bins=HISTOGRAM_BINS, range=(0, HISTOGRAM_BINS * BIN_US))[0]
-    return counts / max(len(streams), 1)
 
 
 def corner_rate(streams: list[np.ndarray]) -> float:
@@ -238,7 +221,7 @@ def _match_counts(params: EmulatorParams, summary: Any) -> EmulatorParams:
     return replace(params, threshold=round((low + high) / 2, 4))
 
 
-REPORT = Path(__file__).resolve().parent.parent / "experiments" / "emulator-vs-real"
+REPORT = Path(__file__).resolve().parents[2] / "experiments" / "emulator-vs-real"
 
 
 def run_fit(
@@ -247,9 +230,6 @@ def run_fit(
     """Fit on the first ``fit_on`` training recordings, then compare the initial and the fitted
     emulator with all 1,000 training and the 100 held-out test recordings; write
     ``report.{md,json}``, ``fitted_params.json`` and ``comparison.png`` into ``out``."""
-    from snn_drtp import plots
-    from snn_drtp.io import atomic_write_json, write_json_and_markdown
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = real_recordings("train", data_dir), real_recordings("test", data_dir)

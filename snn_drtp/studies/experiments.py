@@ -32,11 +32,11 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from snn_drtp import plots
-from snn_drtp.config import SPIKING_ENGINES, TrainConfig
-from snn_drtp.io import write_json_and_markdown
-from snn_drtp.paper import MNIST_RESULTS
-from snn_drtp.training import evaluate_run, train
+from snn_drtp.core.atomic import write_json_and_markdown
+from snn_drtp.core.paper import MNIST_RESULTS
+from snn_drtp.runs import plots
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import evaluate_run, train
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
 
@@ -85,7 +85,7 @@ def group_labels(configs: list[TrainConfig]) -> list[str]:
         peers = [k for k, b in zip(keys, bases, strict=True) if b == base]
         fields = sorted({f for k in peers for f in k} - set(LABEL_FIELDS))
         varying = [f for f in fields if len({json.dumps(k.get(f), default=str) for k in peers}) > 1]
-        engine = config.engine if config.engine not in SPIKING_ENGINES else f"{config.engine} T={config.steps}"
+        engine = config.engine if not config.spiking else f"{config.engine} T={config.steps}"
         extra = "".join(f" {f}={key[f]}" for f in varying if f in key)
         labels.append(f"{engine} {config.network} {config.rule}{extra}")
     return labels
@@ -175,7 +175,7 @@ def summarise_experiment(
             "engine": first.engine,
             "network": first.network,
             "rule": first.rule,
-            "steps": first.steps if first.engine in SPIKING_ENGINES else None,
+            "steps": first.steps if first.spiking else None,
             "lr": first.lr,
             "runs": [c.run_name() for c, _ in members],
             "seeds": [c.seed for c, _ in members],

@@ -9,8 +9,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
+from snn_drtp.data.frames import BIN_US, event_image
 from snn_drtp.spiking.monitors import Recording
 
 
@@ -130,10 +132,6 @@ def gap_versus_steps(rows: list[dict[str, Any]], path: str | Path) -> None:
 def emulator_comparison(real: list, emulated: list, comparison: dict[str, Any], path: str | Path) -> None:
     """Real and emulated recordings of the same images side by side (ON red, OFF blue), the event
     rate over time and the events per sample."""
-    import numpy as np
-
-    from snn_drtp.emulation import BIN_US, event_image
-
     shown = min(6, len(real))
     fig = plt.figure(figsize=(11, 6.5))
     grid = fig.add_gridspec(3, shown)

@@ -20,16 +20,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from snn_drtp import plots
-from snn_drtp.build import build_engine
-from snn_drtp.config import SPIKING_ENGINES, TrainConfig
-from snn_drtp.data.datasets import TensorData, load_dataset
-from snn_drtp.engine import Engine
-from snn_drtp.io import atomic_torch_save, atomic_write_json, interrupts_deferred
-from snn_drtp.metrics import angle_degrees
-from snn_drtp.networks import load_spec
-from snn_drtp.params import Params
+from snn_drtp.core.atomic import atomic_torch_save, atomic_write_json, interrupts_deferred
+from snn_drtp.core.engines import Engine
+from snn_drtp.core.metrics import angle_degrees
+from snn_drtp.core.networks import load_spec
+from snn_drtp.core.params import Params
+from snn_drtp.data.datasets import load_dataset
+from snn_drtp.data.tensors import TensorData
 from snn_drtp.rules import Rule, Timing, get_rule
+from snn_drtp.runs import plots
+from snn_drtp.runs.build import build_engine
+from snn_drtp.runs.config import TrainConfig
 
 LAST_N = 10
 CHECKPOINT_FORMAT = 2
@@ -125,7 +126,7 @@ def load_initial(params: Params, source: str | Path) -> None:
     they share one parameter set) or of a ``.nir`` file; shapes must match."""
     path = Path(source)
     if path.suffix == ".nir":
-        from snn_drtp.nir_io import read_nir
+        from snn_drtp.interop.nir_graph import read_nir
 
         state = read_nir(path)[0].state_dict()
     elif (path / "checkpoint.pt").exists():
@@ -194,7 +195,7 @@ def train_epoch(
     bar = tqdm(range(batches), desc=desc, disable=None if progress else True, leave=False, unit="batch")
     for b in bar:
         idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-        res = engine.step(data.inputs(idx), data.targets(idx), rule, config.dropout, gen)
+        res = engine.train_step(data.inputs(idx), data.targets(idx), rule, config.dropout, gen)
         opt.step()
         loss_sum += res.loss * len(idx)
         if data.task == "classification":
@@ -293,7 +294,7 @@ def train(
             err = f"test error {test_error:.2f} %" if test_error is not None else f"test loss {test_loss:.5f}"
             exact = engine.exact_reference
             angles = " ".join(f"{k} {v[-1]:.1f} deg to {exact}" for k, v in metrics["angle_to_bp"].items())
-            steps = f" T={config.steps}" if config.engine in SPIKING_ENGINES else ""
+            steps = f" T={config.steps}" if config.spiking else ""
             log(
                 f"[{config.engine}{steps} {config.network} {config.rule} seed {config.seed}] epoch {epoch}: {err}, "
                 f"{seconds:.1f} s {angles}".rstrip()

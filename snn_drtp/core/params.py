@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from snn_drtp.networks import LayerSpec, NetworkSpec
+from snn_drtp.core.networks import LayerSpec, NetworkSpec
 
 
 @dataclass(frozen=True)

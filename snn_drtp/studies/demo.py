@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from snn_drtp import plots
-from snn_drtp.config import TrainConfig
 from snn_drtp.data.datasets import load_dataset
+from snn_drtp.runs import plots
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import load_trained, train
 from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import record
-from snn_drtp.training import load_trained, train
 
 DEMO = {"network": "fc1-500", "rule": "drtp", "batch_size": 100, "lr": 1e-3, "steps": 25}
 

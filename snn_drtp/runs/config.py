@@ -8,18 +8,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
+from snn_drtp.core.networks import load_spec
+from snn_drtp.core.paper import paper_learning_rate
 from snn_drtp.data.datasets import DATASET_NAMES, is_known_dataset
 from snn_drtp.data.emulator import EmulatorParams
 from snn_drtp.data.events import default_duration, is_event_dataset
 from snn_drtp.data.frames import FrameSpec
-from snn_drtp.networks import load_spec
-from snn_drtp.paper import paper_learning_rate
 from snn_drtp.rules import get_rule, rule_names
 
-ENGINES = ("rate", "spiking", "brian2")
-SPIKING_ENGINES = ("spiking", "brian2")
-"""Engines that simulate LIF neurons (and read the spiking fields)."""
-BRIAN2_TARGETS = ("numpy", "cython")
 SPIKING_DEFAULT_LR = 5e-4
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 """Fields that only the spiking engine reads."""
@@ -114,13 +111,19 @@ class TrainConfig:
         EmulatorParams.from_dict(self.emulator)
         if self.lr is not None:
             return self
-        if self.engine in SPIKING_ENGINES:
+        if self.spiking:
             return replace(self, lr=SPIKING_DEFAULT_LR)
         rule = get_rule(self.rule)
         if rule.paper_lr_of is None:
             raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
         spec = load_spec(self.network)
         return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, rule.paper_lr_of))
+
+    @property
+    def spiking(self) -> bool:
+        """Whether the engine simulates LIF neurons (and reads the spiking fields)."""
+        entry = ENGINES.get(self.engine)
+        return entry is not None and entry.spiking
 
     def frame_spec(self) -> FrameSpec:
         """How an event dataset becomes frames: T = ``steps`` bins over the dataset's default window,
@@ -156,7 +159,7 @@ class TrainConfig:
         for key in NOT_NUMBERS:
             d.pop(key)
         event_data = is_event_dataset(self.dataset)
-        if self.engine not in SPIKING_ENGINES:
+        if not self.spiking:
             for key in SPIKING_FIELDS:
                 if not (event_data and key == "steps"):
                     d.pop(key)
@@ -176,6 +179,6 @@ class TrainConfig:
     def run_name(self) -> str:
         """A readable prefix and :meth:`identity`: ``rate-fc1-500-drtp-seed0-1a2b3c4d``,
         ``spiking-fc1-1000-drtp-T25-seed0-5e6f7a8b``."""
-        steps = f"-T{self.steps}" if self.engine in SPIKING_ENGINES else ""
+        steps = f"-T{self.steps}" if self.spiking else ""
         network = Path(self.network).stem
         return f"{self.engine}-{network}-{self.rule}{steps}-seed{self.seed}-{self.identity()}"

@@ -12,11 +12,11 @@ from typing import Any
 import torch
 
 from snn_drtp.brian import Brian2Engine
-from snn_drtp.build import build_params, spiking_options
-from snn_drtp.config import TrainConfig
-from snn_drtp.io import atomic_write_json
-from snn_drtp.params import Params
+from snn_drtp.core.atomic import atomic_write_json
+from snn_drtp.core.params import Params
 from snn_drtp.rules import Rule, get_rule
+from snn_drtp.runs.build import build_params, spiking_options
+from snn_drtp.runs.config import TrainConfig
 from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.inputs import EVAL_SEED, EncodedInput
 
@@ -103,10 +103,10 @@ def compare_engines(
     def monitor(engine: str) -> Any:
         return lambda k, s, v: recorded[engine].setdefault(k, []).append((s.double(), v.double()))
 
-    SpikingEngine(torch_params, options).step(
+    SpikingEngine(torch_params, options).train_step(
         SpikeTrain(spikes.to(dtype)), y_star.to(dtype), rule, monitor=monitor("torch")
     )
-    Brian2Engine(brian_params, options, target, replicas=spikes.shape[1]).step(
+    Brian2Engine(brian_params, options, target, replicas=spikes.shape[1]).train_step(
         SpikeTrain(spikes.double()), y_star.double(), rule, monitor=monitor("brian2")
     )
     layers = []
@@ -150,7 +150,7 @@ def crosscheck(
     """Both engines on the first ``examples`` test examples of ``config.dataset`` (static input
     rate-encoded per example from seed EVAL_SEED + i), parameters from ``config.seed``; the report
     is written to ``out`` (JSON) when given."""
-    from snn_drtp.training import load_data, load_initial
+    from snn_drtp.runs.training import load_data, load_initial
 
     config = config.validate()
     params = build_params(config)

@@ -19,19 +19,19 @@ from typing import Any
 
 import torch
 
-from snn_drtp import plots
-from snn_drtp.build import build_engine
+from snn_drtp.core.atomic import write_json_and_markdown
+from snn_drtp.core.metrics import angle_degrees
 from snn_drtp.data.datasets import load_dataset
-from snn_drtp.experiments import load_experiment, run_experiment
-from snn_drtp.io import write_json_and_markdown
-from snn_drtp.metrics import angle_degrees
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
+from snn_drtp.runs import plots
+from snn_drtp.runs.build import build_engine
+from snn_drtp.runs.training import load_trained, summed_over_batches
 from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import record
-from snn_drtp.training import load_trained, summed_over_batches
+from snn_drtp.studies.experiments import load_experiment, run_experiment
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 VERSUS = EXPERIMENTS / "spiking-vs-rate-mnist"
 SWEEP = EXPERIMENTS / "spiking-T-sweep"
 REPORT = EXPERIMENTS / "spiking-validation"
@@ -39,7 +39,7 @@ REPORT = EXPERIMENTS / "spiking-validation"
 
 def _rate_update(twin: RateEngine, x: torch.Tensor, y_star: torch.Tensor) -> list[torch.Tensor]:
     """dJ/dW_k of the hidden layers of a rate DRTP step (written into, then read from, ``.grad``)."""
-    twin.step(x, y_star, get_rule("drtp"))
+    twin.train_step(x, y_star, get_rule("drtp"))
     return [layer.params.weight.grad.clone() for layer in twin.hidden]
 
 

@@ -35,9 +35,9 @@ import nir
 import numpy as np
 import torch
 
-from snn_drtp.io import atomic_write_bytes
-from snn_drtp.networks import LayerSpec, NetworkSpec, parse_spec
-from snn_drtp.params import Params
+from snn_drtp.core.atomic import atomic_write_bytes
+from snn_drtp.core.networks import LayerSpec, NetworkSpec, parse_spec
+from snn_drtp.core.params import Params
 from snn_drtp.spiking.neuron import LIFParams
 
 METADATA_KEY = "snn_drtp"

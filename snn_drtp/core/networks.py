@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+NETWORKS_DIR = Path(__file__).resolve().parents[2] / "networks"
 ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
 

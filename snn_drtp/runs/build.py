@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from snn_drtp.config import SPIKING_FIELDS, TrainConfig
-from snn_drtp.engine import Engine
-from snn_drtp.networks import NetworkSpec, load_spec
-from snn_drtp.params import Params
-from snn_drtp.rate.engine import RateEngine
-from snn_drtp.spiking.engine import SpikingEngine
+from snn_drtp.core.engines import Engine, get_engine
+from snn_drtp.core.networks import NetworkSpec, load_spec
+from snn_drtp.core.params import Params
+from snn_drtp.runs.config import SPIKING_FIELDS, TrainConfig
 from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.options import SpikingOptions
 
@@ -24,12 +22,13 @@ def build_params(config: TrainConfig, spec: NetworkSpec | None = None) -> Params
 
 
 def build_engine(config: TrainConfig, params: Params | None = None) -> Engine:
-    """The engine ``config.engine`` over ``params`` (built from the config when not given)."""
+    """The engine ``config.engine`` (from the registry) over ``params`` (built from the config when
+    not given); spiking engines get the config's spiking options, and each engine the config fields
+    its registry entry names."""
+    entry = get_engine(config.engine)
     params = params if params is not None else build_params(config)
-    if config.engine == "spiking":
-        return SpikingEngine(params, spiking_options(config, params.spec))
-    if config.engine == "brian2":
-        from snn_drtp.brian import Brian2Engine
-
-        return Brian2Engine(params, spiking_options(config, params.spec), target=config.brian2_target)
-    return RateEngine(params)
+    kwargs = {argument: getattr(config, name) for argument, name in entry.settings.items()}
+    if entry.spiking:
+        kwargs["options"] = spiking_options(config, params.spec)
+    engine: Engine = entry.load()(params, **kwargs)
+    return engine

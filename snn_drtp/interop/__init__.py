@@ -1,0 +1,1 @@
+"""Networks in and out of the project: NIR graphs (``nir_graph``)."""
