@@ -123,7 +123,6 @@ class BrianNetwork:
         if self.input_monitor is not None:
             objects.append(self.input_monitor)
         self.network = b2.Network(*objects)
-        self.operations: list[b2.NetworkOperation] = []
 
     def _layer(self, k: int, source: b2.Group, n_in: int, n_out: int, record: bool) -> BrianLayer:
         options, replicas = self.options, self.replicas

@@ -68,12 +68,6 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
     return spec, list(configs.values())
 
 
-def _group_key(config: TrainConfig) -> str:
-    key = config.numbers_key()
-    key.pop("seed")
-    return json.dumps(key, sort_keys=True, default=str)
-
-
 def group_labels(configs: list[TrainConfig]) -> list[str]:
     """One label per config; runs that differ only in their seed share it. The label names the
     engine (and T), network and rule, then every other field that varies among the experiment's
