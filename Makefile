@@ -2,14 +2,15 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test test-fast bench
 
 # torch==2.13.0 first: it is the CPU build on this machine kind's disk; a free choice would pull CUDA.
+# PYTHONWARNINGS hides only setuptools' "Editable installation." notice (printed on every editable install).
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -20,7 +21,15 @@ demo: setup
 test: setup
 	$(BIN)/ruff check snn_drtp tests benchmarks
 	$(BIN)/ruff format --check snn_drtp tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The same checks without the tests marked slow (each over about 2 s).
+test-fast: setup
+	$(BIN)/ruff check snn_drtp tests benchmarks
+	$(BIN)/ruff format --check snn_drtp tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/rate_epoch.py --threads 1 --repeats 5

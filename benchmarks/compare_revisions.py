@@ -2,7 +2,8 @@
 
 Each case trains one epoch through the public ``train()`` API, which both revisions share, in a
 fresh process per measurement whose ``PYTHONPATH`` points at that revision's tree (the baseline is
-unpacked from git with ``git archive``). The time is the epoch's training time from
+unpacked from git with ``git archive``; both package layouts, before and after the grouping by role,
+are imported). The time is the epoch's training time from
 ``metrics["seconds"]``: no process start, data loading or evaluation. Repeats alternate between
 the revisions; the report gives medians and the ratio current / baseline (below 1: faster now).
 
@@ -54,8 +55,12 @@ CASES = {
 }
 SNIPPET = """
 import json, sys, torch
-from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import train
+try:
+    from snn_drtp.runs.config import TrainConfig
+    from snn_drtp.runs.training import train
+except ImportError:  # revisions before the layout by role (snn_drtp/config.py, snn_drtp/training.py)
+    from snn_drtp.config import TrainConfig
+    from snn_drtp.training import train
 fields = json.loads(sys.argv[1])
 base = dict(epochs=1, test_subset=100, angle_batch=0, threads=int(sys.argv[2]))
 warm = dict(fields, train_subset=min(fields.get("train_subset", 60000), 300))

@@ -15,13 +15,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import torch
+
 from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
+from snn_drtp.interop.nir_graph import read_nir, write_nir
 from snn_drtp.rules import rule_names, rule_table
 from snn_drtp.runs.config import OPTIMIZERS, TrainConfig
+from snn_drtp.runs.training import check_output_folder, evaluate_run, load_trained, train
 from snn_drtp.spiking.encoders import ENCODERS
+from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.surrogate import SURROGATES
+from snn_drtp.studies import emulator_fit, validation
+from snn_drtp.studies.demo import run_demo
+from snn_drtp.studies.experiments import run_experiment, summarise_existing
 
 NEURON_FLAGS = {
     "dt": (float, "time step (s)"),
@@ -112,6 +120,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subset", type=int, default=None, help="use the first N test examples (unset: all)")
     p.add_argument("--angle-batch", type=int, default=d.angle_batch, help="examples for the alignment angle")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (unset: torch's default)")
+    p.add_argument("--device", default=d.device, help="torch device: cpu, cuda, cuda:N or mps")
     p.add_argument("--out", default=None, help="run folder (unset: runs/<run name>)")
     p.add_argument("--init-from", default=None, help="start from this run folder's (or NIR file's) parameters")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
@@ -166,6 +175,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         brian2_target=args.brian2_target,
         init_from=args.init_from,
         threads=getattr(args, "threads", d.threads),
+        device=getattr(args, "device", d.device),
         data_dir=args.data_dir,
     )
 
@@ -193,12 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("--split", choices=("test", "train"), default="test", help="split")
     ev.add_argument("--engine", choices=ENGINES, default=None, help="simulate in this engine (unset: the run's)")
     ev.add_argument("--examples", type=int, default=None, help="only the split's first N examples (unset: all)")
+    ev.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
 
     nr = sub.add_parser("nir", help="networks to and from NIR (the neuromorphic intermediate representation)")
     nr_sub = nr.add_subparsers(dest="nir_command", required=True)
     ex = nr_sub.add_parser("export", help="write a run's trained network as a .nir file", formatter_class=FORMATTER)
     ex.add_argument("run", help="a run folder with a checkpoint")
-    ex.add_argument("file", help="the .nir file to write")
+    ex.add_argument("file", help="the .nir file to write (missing parent folders are created; a folder is refused)")
     info = nr_sub.add_parser("info", help="what a .nir file holds, as this project reads it", formatter_class=FORMATTER)
     info.add_argument("file", help="a .nir file")
     info.add_argument("--dt", type=float, default=1e-3, help="time step (s) for graphs written by other tools")
@@ -209,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("path", help="experiments/NAME or its experiment.toml")
     e.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     e.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    e.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
     e.add_argument("--summarise", action="store_true", help="only rewrite the summary from the runs' metrics.json")
 
     v = sub.add_parser(
@@ -216,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     v.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     v.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    v.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
     v.add_argument("--out", default=None, help="report folder (unset: experiments/spiking-validation)")
 
     fitting = sub.add_parser(
@@ -234,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--epochs", type=int, default=3, help="epochs of each engine")
     demo.add_argument("--out", default="runs/demo", help="output folder")
     demo.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids stalls on a shared machine)")
+    demo.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
     demo.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
 
     args = parser.parse_args(argv)
@@ -253,8 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
-        from snn_drtp.runs.training import train
-
         config = _config(args)
         out = args.out or f"runs/{config.validate().run_name()}"
         metrics = train(config, out, progress=not args.no_progress)
@@ -263,15 +275,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"last-10-epoch mean test error: {last10:.2f} % (run folder {out})")
         return 0
     if args.command == "crosscheck":
+        # imported here, not above: the cross-check brings Brian2, a second of start-up for every other command
         from snn_drtp.studies.crosscheck import crosscheck
 
         report = crosscheck(_config(args), args.examples, args.precision, args.brian2_target, args.out)
         print(report.table())
         return 0
     if args.command == "evaluate":
-        from snn_drtp.runs.training import evaluate_run
-
-        r = evaluate_run(args.run, args.dataset, args.split, engine=args.engine, examples=args.examples)
+        r = evaluate_run(
+            args.run, args.dataset, args.split, engine=args.engine, examples=args.examples, device=args.device
+        )
         low, high = r["accuracy_95"]
         print(
             f"{args.run} ({r['engine']}) on {r['dataset']} {r['split']} ({r['examples']} examples): "
@@ -280,12 +293,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "nir":
-        from snn_drtp.interop.nir_graph import read_nir, write_nir
-
         if args.nir_command == "export":
-            from snn_drtp.runs.training import load_trained
-
             engine = load_trained(args.run, "spiking")
+            assert isinstance(engine, SpikingEngine)
             print(write_nir(args.file, engine.params, engine.options.neuron))
             return 0
         params, neuron = read_nir(args.file, args.dt)
@@ -296,39 +306,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "rules":
         width = max(len(name) for name, _, _ in rule_table())
-        for name, timing, summary in rule_table():
-            print(f"{name:<{width}}  {timing:<8}  {summary}")
+        for name, timing, what in rule_table():
+            print(f"{name:<{width}}  {timing:<8}  {what}")
         return 0
     if args.command == "data":
         print(fetch(args.name, args.data_dir, args.source_dir))
         return 0
     if args.command == "experiment":
-        from snn_drtp.studies.experiments import run_experiment, summarise_existing
-
         if args.summarise:
             summary = summarise_existing(args.path)
         else:
-            summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads)
+            summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads, device=args.device)
         for label, g in summary["groups"].items():
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
         return 0
     if args.command == "validate":
-        from snn_drtp.studies.validation import REPORT, run_validation
-
-        run_validation(args.out or REPORT, jobs=args.jobs, threads=args.threads)
+        check_output_folder(args.out or validation.REPORT)
+        validation.run_validation(
+            args.out or validation.REPORT, jobs=args.jobs, threads=args.threads, device=args.device
+        )
         return 0
     if args.command == "emulator-fit":
-        import torch
-
-        from snn_drtp.studies.emulator_fit import REPORT, run_fit
-
         torch.set_num_threads(args.threads)
-        run_fit(args.out or REPORT, args.data_dir, args.fit_on)
+        emulator_fit.run_fit(args.out or emulator_fit.REPORT, args.data_dir, args.fit_on)
         return 0
     if args.command == "demo":
-        from snn_drtp.studies.demo import run_demo
-
-        run_demo(epochs=args.epochs, out=args.out, threads=args.threads, data_dir=args.data_dir)
+        check_output_folder(args.out)
+        run_demo(epochs=args.epochs, out=args.out, threads=args.threads, data_dir=args.data_dir, device=args.device)
         return 0
     raise AssertionError(args.command)
 

@@ -21,15 +21,18 @@ def smooth_spike(v: torch.Tensor, theta: float) -> torch.Tensor:
     return torch.sigmoid(BETA * (v - theta))
 
 
-def unrolled_loss(weights, spikes, y_star, alpha, theta) -> torch.Tensor:
+def unrolled_loss(weights, spikes, y_star, alpha, theta, masks=None) -> torch.Tensor:
     """J = sum (count / T - y*)^2 / (2 N C) of a LIF network whose spikes are sigmoid(beta (v - theta)),
-    unrolled step by step with reset by subtraction."""
+    unrolled step by step with reset by subtraction; ``masks[k]`` [N, D_k] (dropout) multiplies layer
+    k's input at every step."""
     T, N = spikes.shape[:2]
     v = [torch.zeros(N, w.shape[0], dtype=torch.float64) for w, _ in weights]
     counts = torch.zeros(N, weights[-1][0].shape[0], dtype=torch.float64)
     for t in range(T):
         s = spikes[t].reshape(N, -1)
         for k, (w, b) in enumerate(weights):
+            if masks is not None:
+                s = s * masks[k]
             v[k] = alpha * v[k] + (1 - alpha) * (s @ w.T + b)
             s = torch.sigmoid(BETA * (v[k] - theta))
             v[k] = v[k] - s * theta
@@ -130,3 +133,53 @@ def test_bptt_leaves_parameters_untouched_and_frozen_layers_without_gradients():
     assert first is not None and first.abs().sum() > 0, "the error must cross the frozen layer"
     assert len(res.signals) == 1 and torch.equal(res.signals[0], first)
     assert math.isfinite(res.loss)
+
+
+def dropout_engine():
+    neuron = LIFParams(dt=1e-3, tau_mem=5e-3, threshold=0.5)
+    engine = SpikingEngine(Params(tiny_spec(("tanh",), (4,), 5, 3), seed=2).double(), SpikingOptions(neuron=neuron))
+    with torch.no_grad():
+        for layer in engine.params.layers:
+            layer.weight.mul_(4.0)
+    return engine
+
+
+def test_bptt_with_dropout_equals_finite_differences_of_the_masked_network():
+    """Dropout masks m / (1 - p) on each layer's input, held over the presentation: BPTT's gradient
+    is the masked network's (finite differences of the unrolled loss with the same masks)."""
+    engine = dropout_engine()
+    spikes, y_star = spike_train(6, 3, 5, density=0.7).double(), labels(3).double()
+    g = torch.Generator().manual_seed(8)
+    masks = [(torch.rand(3, d, generator=g) >= 0.4).double() / 0.6 for d in (5, 4)]
+    assert all(bool((m == 0).any()) for m in masks)
+    res = backward_through_time(
+        engine.params, engine.layers, SpikeTrain(spikes), y_star, get_rule("bp"), masks, spike_fn=smooth_spike
+    )
+    weights = [[layer.weight.detach().clone(), layer.bias.detach().clone()] for layer in engine.params.layers]
+    alpha = math.exp(-1e-3 / 5e-3)
+    assert res.loss == pytest.approx(float(unrolled_loss(weights, spikes, y_star, alpha, 0.5, masks)), rel=1e-12)
+    h = 1e-6
+    for k, layer in enumerate(engine.params.layers):
+        numeric = torch.zeros_like(layer.weight)
+        for i in range(numeric.numel()):
+            for sign in (1, -1):
+                shifted = [[t.clone() for t in pair] for pair in weights]
+                shifted[k][0].view(-1)[i] += sign * h
+                numeric.view(-1)[i] += sign * unrolled_loss(shifted, spikes, y_star, alpha, 0.5, masks) / (2 * h)
+        torch.testing.assert_close(layer.weight.grad, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_bptt_training_step_draws_the_dropout_masks_of_the_three_factor_step():
+    """engine.train_step(dropout=p, generator) under BP draws the masks (rand(N, D_k) >= p) / (1 - p)
+    in layer order from the generator first, as the three-factor step does."""
+    engine = dropout_engine()
+    spikes, y_star = spike_train(6, 3, 5, density=0.7).double(), labels(3).double()
+    engine.train_step(SpikeTrain(spikes), y_star, get_rule("bp"), 0.4, torch.Generator().manual_seed(8))
+    stepped = [layer.weight.grad.clone() for layer in engine.params.layers]
+    g = torch.Generator().manual_seed(8)
+    masks = [(torch.rand(3, d, generator=g) >= 0.4).double() / 0.6 for d in (5, 4)]
+    backward_through_time(engine.params, engine.layers, SpikeTrain(spikes), y_star, get_rule("bp"), masks)
+    for got, layer in zip(stepped, engine.params.layers, strict=True):
+        torch.testing.assert_close(got, layer.weight.grad, rtol=0, atol=0)
+    backward_through_time(engine.params, engine.layers, SpikeTrain(spikes), y_star, get_rule("bp"), [None, None])
+    assert not torch.equal(stepped[0], engine.params.layers[0].weight.grad), "dropout must change the gradient"

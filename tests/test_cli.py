@@ -113,6 +113,7 @@ threshold = 0.3
 """
 
 
+@pytest.mark.slow
 def test_brian2_training_and_parameters_between_engines_and_nir(tmp_path, capsys):
     """Train in Brian2; the run's parameters run in the torch engine (same predictions), leave as
     NIR and come back as the start of a torch run; crosscheck reports on the same network."""

@@ -45,6 +45,7 @@ def test_a_rate_run_is_shared_by_every_step_count_of_a_spiking_grid(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_experiment_runs_resumes_and_summarises(tmp_path):
     spec = write_spec(tmp_path / "e", BASE + "[grid]\nlr = [1e-3, 5e-3]\n")
     summary = run_experiment(spec, jobs=1)
@@ -59,6 +60,7 @@ def test_experiment_runs_resumes_and_summarises(tmp_path):
     assert "lr=0.005" in (spec / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_evaluate_section_tests_every_run_and_adds_a_column(tmp_path):
     whole_test_split = BASE.replace("test_subset = 100\n", "")  # evaluate_run tests on a whole split
     spec = write_spec(

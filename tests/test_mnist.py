@@ -17,6 +17,7 @@ def test_mnist_tensors():
     assert torch.bincount(test_set.y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
+@pytest.mark.slow
 def test_first_drtp_epoch_matches_the_authors_code():
     """The authors' code, one seed on this machine kind: 12.81 % test error after epoch 1."""
     metrics = train(TrainConfig(network="fc1-500", rule="drtp", epochs=1), None, progress=False, log=None)

@@ -93,7 +93,7 @@ def test_foreign_graph_reads_with_nir_conventions() -> None:
     assert [layer.geometry.weight_shape for layer in params.layers] == [(3, 4), (2, 3)]
     np.testing.assert_allclose(params.layers[0].weight.detach().numpy(), 2.0 * graph.nodes["a"].weight, rtol=1e-6)
     np.testing.assert_allclose(params.layers[0].bias.detach().numpy(), np.full(3, 2.0))
-    assert math.isclose(float(params.layers[1].bias.abs().sum()), 0.0)
+    assert math.isclose(float(params.layers[1].bias.detach().abs().sum()), 0.0)
 
 
 def test_foreign_graphs_without_a_counterpart_are_refused() -> None:

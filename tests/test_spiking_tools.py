@@ -55,6 +55,7 @@ def test_rate_engine_refuses_spike_trains_with_the_way_out():
         engine.train_step(SpikeTrain(spike_train(4, 2, 5)), labels(2), get_rule("drtp"))
 
 
+@pytest.mark.slow
 @pytest.mark.mnist
 def test_cli_trains_a_spiking_network_on_mnist_and_resumes(tmp_path):
     args = "train --engine spiking --network fc1-500 --train-subset 1000 --test-subset 300 --batch-size 50 "

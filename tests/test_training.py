@@ -45,6 +45,7 @@ SPIKING = TrainConfig(
 RUN_FILES = {"config.json", "metrics.json", "checkpoint.pt", "learning_curves.png", "angles.png"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [SMALL, SPIKING], ids=["rate", "spiking"])
 def test_resume_after_interruption_gives_the_same_numbers(tmp_path, config):
     whole = train(config, tmp_path / "whole", progress=False, log=None)
@@ -85,6 +86,7 @@ def _as_written_by_version_1(run: Path) -> None:
     torch.save(state, run / "checkpoint.pt")
 
 
+@pytest.mark.slow
 def test_earlier_rate_run_folders_resume_and_spiking_ones_are_refused_with_the_reason(tmp_path):
     rate = tmp_path / "rate"
     train(SMALL, rate, progress=False, log=None, stop_after=1)
@@ -170,6 +172,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_how_to_resume_and_keeps_the_last_epoch(tmp_path):
     out = tmp_path / "run"
     args = [

@@ -123,12 +123,12 @@ class Brian2Engine(SpikeCountEngine):
         net = self.network(replicas, record=monitor is not None)
         self._upload_weights(net, replicas)
         b2.prefs.codegen.target = self.target
-        counts = torch.zeros(batch, self.sizes[-1], dtype=torch.float64)
+        counts = torch.zeros(batch, self.sizes[-1], dtype=torch.float64, device="cpu")
         v_sum = torch.zeros_like(counts)
         hidden = {
             k: (
-                torch.zeros(self.sizes[k], self.sizes[k - 1], dtype=torch.float64),
-                torch.zeros(self.sizes[k], dtype=torch.float64),
+                torch.zeros(self.sizes[k], self.sizes[k - 1], dtype=torch.float64, device="cpu"),
+                torch.zeros(self.sizes[k], dtype=torch.float64, device="cpu"),
             )
             for k in learning.hidden
         }
@@ -173,11 +173,11 @@ class Brian2Engine(SpikeCountEngine):
         net.reset()
         K, replicas = len(net.layers), net.replicas
         for k, (layer, mask) in enumerate(zip(net.layers, masks, strict=True), start=1):
-            factor = torch.ones(replicas, layer.n_in, dtype=torch.float64)
+            factor = torch.ones(replicas, layer.n_in, dtype=torch.float64, device="cpu")
             if mask is not None:
                 factor[:n] = mask[part].to("cpu", torch.float64)
             layer.synapses.mask = factor.repeat_interleave(layer.n_out, dim=0).reshape(-1).numpy()
-            m = torch.zeros(replicas, self.sizes[k], dtype=torch.float64)
+            m = torch.zeros(replicas, self.sizes[k], dtype=torch.float64, device="cpu")
             if k == K:
                 m.fill_(1.0)
             elif k in factors:
@@ -239,7 +239,7 @@ def _padded(x: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:
         return x
     shape = list(x.shape)
     shape[dim] = missing
-    return torch.cat([x, torch.zeros(shape, dtype=x.dtype)], dim)
+    return torch.cat([x, torch.zeros(shape, dtype=x.dtype, device=x.device)], dim)
 
 
 def _record(net: BrianNetwork, recordings: list[list[Any]], t_start: float, steps: int, n: int) -> None:
@@ -248,11 +248,15 @@ def _record(net: BrianNetwork, recordings: list[list[Any]], t_start: float, step
     sources = [(net.input_monitor, None, net.sizes[0])]
     sources += [(layer.monitor, layer.v_monitor, layer.n_out) for layer in net.layers]
     for k, (spike_monitor, v_monitor, units) in enumerate(sources):
+        if spike_monitor is None:
+            raise RuntimeError(
+                "the Brian2 network was built without monitors (record=False); build it with record=True"
+            )
         t = np.asarray(spike_monitor.t / b2.second)
         index = np.asarray(spike_monitor.i[:])
         keep = t >= t_start - dt / 2
         step = np.rint((t[keep] - t_start) / dt).astype(np.int64)
-        dense = torch.zeros(steps, net.replicas * units, dtype=torch.float64)
+        dense = torch.zeros(steps, net.replicas * units, dtype=torch.float64, device="cpu")
         dense[step, index[keep]] = 1.0
         dense = dense.view(steps, net.replicas, units)[:, :n]
         if v_monitor is None:

@@ -93,7 +93,8 @@ class EngineEntry:
 
     def load(self) -> type:
         module, _, cls = self.path.partition(":")
-        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        engine_class: type = getattr(importlib.import_module(module), cls)
+        return engine_class
 
 
 ENGINES: dict[str, EngineEntry] = {

@@ -23,9 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snn_drtp.core.checks import accepts, check_field_types, closest, type_error, unknown_keys
+
 NETWORKS_DIR = Path(__file__).resolve().parents[2] / "networks"
 ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
+SPEC_KEYS = ("name", "input_shape", "layers", "lr_key", "neuron")
+"""The top-level keys of a network spec."""
+LAYER_EXAMPLES = {"units": 100, "channels": 16, "kernel": 5, "stride": 1, "padding": 0, "pool": 2}
+"""Example values that error messages suggest for a layer's fields (their defaults are not examples)."""
 
 
 @dataclass(frozen=True)
@@ -64,25 +70,63 @@ class NetworkSpec:
 
 
 def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
-    """Validate a spec dictionary; errors name the offending layer and field."""
+    """Validate a spec dictionary; errors name the file, the offending layer, field and value, and
+    say how to write it: unknown keys, wrong types, missing or unknown layer kinds, layers of 0
+    units and a ``[neuron]`` table the engines would refuse are found here, at load time."""
+    where = f"{origin}: "
     for key in ("name", "input_shape", "layers"):
         if key not in data:
-            raise ValueError(f"{origin}: network spec lacks the required key {key!r}")
+            raise ValueError(f"{where}network spec lacks the required key {key!r}")
+    unknown_keys(data, SPEC_KEYS, where, "top-level keys")
+    if not isinstance(data["name"], str):
+        raise ValueError(f'{where}name = {data["name"]!r} is not a string; write e.g. name = "my-network"')
+    shape = data["input_shape"]
+    if not (accepts(shape, list[int]) and shape and all(s >= 1 for s in shape)):
+        raise ValueError(
+            f"{where}input_shape = {shape!r} is not a list of positive integers; write the shape of one "
+            "example, e.g. input_shape = [1, 28, 28]"
+        )
+    for key, kind in (("lr_key", str), ("neuron", dict)):
+        problem = type_error(key, data[key], kind, "fc1" if kind is str else None) if key in data else None
+        if problem:
+            raise ValueError(where + problem)
+    if not isinstance(data["layers"], list) or not all(isinstance(raw, dict) for raw in data["layers"]):
+        raise ValueError(f"{where}layers must be an array of tables: write each layer as a [[layers]] section")
     layers = []
     allowed = set(LayerSpec.__dataclass_fields__)
     for i, raw in enumerate(data["layers"]):
+        at = f"{where}layer {i}: "
         unknown = set(raw) - allowed
         if unknown:
             raise ValueError(f"{origin}: layer {i} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "kind" not in raw:
+            raise ValueError(f'{at}no kind; write kind = "dense" or kind = "conv"')
+        check_field_types(raw, LayerSpec, at, LAYER_EXAMPLES)
         layer = LayerSpec(**raw)
         if layer.kind not in ("dense", "conv"):
-            raise ValueError(f"{origin}: layer {i} kind {layer.kind!r} is not 'dense' or 'conv'")
+            hint = closest(layer.kind, ("dense", "conv"))
+            raise ValueError(f"{origin}: layer {i} kind {layer.kind!r} is not 'dense' or 'conv'{hint}")
         if layer.activation not in ACTIVATIONS:
-            raise ValueError(f"{origin}: layer {i} activation {layer.activation!r} not in {ACTIVATIONS}")
+            raise ValueError(
+                f"{origin}: layer {i} activation {layer.activation!r} not in {ACTIVATIONS}"
+                + closest(layer.activation, ACTIVATIONS)
+            )
         if layer.kind == "dense" and layer.units <= 0:
-            raise ValueError(f"{origin}: dense layer {i} needs units > 0")
+            raise ValueError(
+                f"{origin}: dense layer {i} needs units > 0, got units = {layer.units}; a layer needs at least one "
+                "unit, e.g. units = 100"
+            )
         if layer.kind == "conv" and layer.channels <= 0:
-            raise ValueError(f"{origin}: conv layer {i} needs channels > 0")
+            raise ValueError(
+                f"{origin}: conv layer {i} needs channels > 0, got channels = {layer.channels}; e.g. channels = 16"
+            )
+        if layer.kind == "conv":
+            for name, least in (("kernel", 1), ("stride", 1), ("padding", 0), ("pool", 1)):
+                if getattr(layer, name) < least:
+                    raise ValueError(
+                        f"{origin}: conv layer {i} needs {name} >= {least}, got {name} = {getattr(layer, name)}; "
+                        f"e.g. {name} = {LAYER_EXAMPLES[name]}"
+                    )
         layers.append(layer)
     if not layers or layers[-1].kind != "dense":
         raise ValueError(f"{origin}: the last layer must be a dense output layer")
@@ -91,12 +135,15 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
             f"{origin}: output layer activation {layers[-1].activation!r} has no loss here; use 'sigmoid' "
             "(binary cross-entropy) or 'linear' (mean squared error)"
         )
+    neuron = dict(data.get("neuron", {}))
+    if not all(isinstance(key, str) for key in neuron):
+        raise ValueError(f"{origin}: [neuron] holds a key that is not a name")
     return NetworkSpec(
-        name=str(data["name"]),
-        input_shape=tuple(int(s) for s in data["input_shape"]),
+        name=data["name"],
+        input_shape=tuple(shape),
         layers=tuple(layers),
         lr_key=str(data.get("lr_key", "fc1")),
-        neuron=dict(data.get("neuron", {})),
+        neuron=neuron,
     )
 
 

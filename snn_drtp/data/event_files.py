@@ -11,7 +11,6 @@ wrong events.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,25 @@ EVENT_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p",
 
 class EventFileError(ValueError):
     """An event file is truncated, corrupt or not in the expected format."""
+
+
+def normalise_polarity(events: np.ndarray) -> np.ndarray:
+    """``events`` with polarity in Tonic's convention, 1 = ON and 0 = OFF: a stream whose ``p`` is
+    boolean or takes negative values (-1 / +1, as some sensors and libraries write it) gets
+    ``p = (p > 0)`` as int64, in a copy; a stream already in {0, 1} (or P > 2 channels numbered
+    from 0), or without a ``p`` field, is returned as it is. Without this, Tonic's ToFrame
+    indexes channel -1, the last, and every event lands in the ON channel."""
+    names = events.dtype.names or ()
+    if "p" not in names:
+        return events
+    p = events["p"]
+    if p.dtype != np.bool_ and (len(p) == 0 or p.min() >= 0):
+        return events
+    out = np.empty(len(events), dtype=[(n, np.int64 if n == "p" else events.dtype[n]) for n in names])
+    for n in names:
+        out[n] = events[n]
+    out["p"] = p > 0
+    return out
 
 
 def read_nmnist_bin(path: str | Path, sensor_size: tuple[int, int, int] | None = None) -> np.ndarray:
@@ -69,18 +87,13 @@ def write_nmnist_bin(path: str | Path, events: np.ndarray) -> None:
     Path(path).write_bytes(raw.tobytes())
 
 
-@dataclass
 class EventFolder:
     """A folder of labelled recordings in the N-MNIST binary format: ``<root>/<split>/labels.csv``
     (columns ``file,label``) and the files it names, as in ``shared/data/nmnist-small``. The sensor
     size (W, H, P) is given, or inferred as the largest x and y + 1 over all recordings, 2 polarities."""
 
-    root: Path
-    split: str
-    sensor_size: tuple[int, int, int] | None = None
-
-    def __post_init__(self) -> None:
-        self.root = Path(self.root)
+    def __init__(self, root: str | Path, split: str, sensor_size: tuple[int, int, int] | None = None):
+        self.root, self.split = Path(root), split
         folder = self.root / self.split
         labels = folder / "labels.csv"
         if not labels.is_file():
@@ -98,18 +111,23 @@ class EventFolder:
             raise FileNotFoundError(f"{labels} names {len(missing)} missing file(s) in {folder}: {missing[:5]}")
         self.labels = [int(row["label"]) for row in rows]
         self._events: list[np.ndarray | None] = [None] * len(self.files)
-        if self.sensor_size is None:
-            width = height = 0
-            for i in range(len(self.files)):
-                events = self[i][0]
-                if len(events):
-                    width, height = max(width, int(events["x"].max()) + 1), max(height, int(events["y"].max()) + 1)
-            self.sensor_size = (width, height, 2)
+        self.sensor_size: tuple[int, int, int] = sensor_size or self._inferred_sensor()
+
+    def _inferred_sensor(self) -> tuple[int, int, int]:
+        """(largest x + 1, largest y + 1, 2) over every recording, read without a sensor check."""
+        width = height = 0
+        for i, path in enumerate(self.files):
+            events = read_nmnist_bin(path)
+            self._events[i] = events
+            if len(events):
+                width, height = max(width, int(events["x"].max()) + 1), max(height, int(events["y"].max()) + 1)
+        return (width, height, 2)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        if self._events[index] is None:
-            self._events[index] = read_nmnist_bin(self.files[index], self.sensor_size)
-        return self._events[index], self.labels[index]
+        events = self._events[index]
+        if events is None:
+            events = self._events[index] = read_nmnist_bin(self.files[index], self.sensor_size)
+        return events, self.labels[index]

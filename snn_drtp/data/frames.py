@@ -17,7 +17,14 @@ ToFrame's quirks, handled here and tested:
 * with ``time_window`` Tonic drops the trailing partial slice unless ``include_incomplete``; we
   keep it (every event in the span is counted);
 * an empty stream gives Tonic's zeros in (T, P, W, H) order and float64; we return zeros in
-  (T, P, H, W), the order of every non-empty frame.
+  (T, P, H, W), the order of every non-empty frame;
+* polarity given as -1 / +1 or as booleans would all land in one channel; it is normalised to
+  {0, 1} first (:func:`~snn_drtp.data.event_files.normalise_polarity`);
+* ToFrame counts in int16 and wraps past 32,767 events per bin, pixel and polarity; a stream
+  where that happened is refused, with the number of events miscounted.
+
+Counts are returned (and cached) as uint8 where every count fits, else as int16: no count is
+clipped.
 """
 
 from __future__ import annotations
@@ -25,14 +32,33 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import tonic.transforms as T
 
+from snn_drtp.data.event_files import normalise_polarity
+
 FRAME_DTYPE = np.uint8
-"""Frames are stored as uint8 counts (at most 255 events per bin, pixel and polarity)."""
+"""Frames whose counts all fit (at most 255 events per bin, pixel and polarity), and spike frames,
+are uint8; others are :data:`WIDE_FRAME_DTYPE`."""
+WIDE_FRAME_DTYPE = np.int16
+"""Frames with a count above 255: int16, the type Tonic's ToFrame counts in (at most 32,767)."""
+
+
+def count_dtype(max_count: int) -> np.dtype:
+    """The narrowest frame dtype that holds counts up to ``max_count``: uint8 up to 255, else int16
+    up to 32,767; beyond that a ValueError (Tonic's ToFrame cannot count it)."""
+    if max_count <= np.iinfo(FRAME_DTYPE).max:
+        return np.dtype(FRAME_DTYPE)
+    if max_count <= np.iinfo(WIDE_FRAME_DTYPE).max:
+        return np.dtype(WIDE_FRAME_DTYPE)
+    raise ValueError(
+        f"frames: a count of {max_count} events per bin, pixel and polarity exceeds {np.iinfo(WIDE_FRAME_DTYPE).max}, "
+        "the most Tonic's ToFrame counts; use shorter bins (more n_time_bins or a smaller time_window_us)"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +114,12 @@ class FrameSpec:
         return (polarities, height, width) if has_y else (polarities, width)
 
     def __call__(self, events: np.ndarray, sensor_size: tuple[int, int, int]) -> np.ndarray:
-        """Frames [T, P, H, W] (or [T, P, W]) of event counts, uint8."""
-        has_y = "y" in events.dtype.names
+        """Frames [T, P, H, W] (or [T, P, W]) of event counts, every event of the span counted:
+        uint8 where all counts fit, else int16 (:func:`count_dtype`); polarity -1 / +1 or boolean is
+        read as OFF / ON. A stream with more than 32,767 events in one bin, pixel and polarity
+        raises ValueError naming how many were miscounted."""
+        events = normalise_polarity(events)
+        has_y = "y" in (events.dtype.names or ())
         sensor = self.sensor_after(sensor_size)
         if len(events) and self.denoise_us > 0 and has_y:
             events = T.Denoise(filter_time=self.denoise_us)(events)
@@ -117,11 +147,23 @@ class FrameSpec:
         )(events)
         if frames.shape[0] != count:
             raise AssertionError(f"ToFrame made {frames.shape[0]} frames, expected {count}")
+        if len(events) > np.iinfo(WIDE_FRAME_DTYPE).max:  # fewer events cannot overflow ToFrame's int16
+            in_span = int(np.searchsorted(t, start + count * window) - np.searchsorted(t, start))
+            counted = int(frames.sum(dtype=np.int64))
+            if counted != in_span:
+                raise ValueError(
+                    f"frames: more than {np.iinfo(WIDE_FRAME_DTYPE).max} events fell in one bin, pixel and polarity, "
+                    f"past what Tonic's ToFrame counts (int16): {in_span} events in the span, {counted} counted; "
+                    "use shorter bins (more n_time_bins or a smaller time_window_us) or less downsampling"
+                )
         return self.finish(frames)
 
     def finish(self, frames: np.ndarray) -> np.ndarray:
-        """Counts as stored (uint8, at most 255), or 0/1 spikes with ``binary``."""
-        return np.minimum(frames, 1 if self.binary else np.iinfo(FRAME_DTYPE).max).astype(FRAME_DTYPE)
+        """Counts as they are, in the narrowest dtype that holds them (:func:`count_dtype`: uint8 or
+        int16, never clipped), or 0/1 spikes (uint8) with ``binary``."""
+        if self.binary:
+            return np.minimum(frames, 1).astype(FRAME_DTYPE)
+        return frames.astype(count_dtype(int(frames.max()) if frames.size else 0), copy=False)
 
 
 def cache_key(*parts: object) -> str:
@@ -132,6 +174,32 @@ def cache_key(*parts: object) -> str:
 
 def cache_paths(folder: Path, stem: str) -> tuple[Path, Path]:
     return folder / f"{stem}.frames.npy", folder / f"{stem}.labels.npy"
+
+
+def read_cache(frames_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cache entry's frames (memory-mapped) and labels; None when either file is corrupt
+    (truncated, empty, not a .npy array, or frames and labels of different lengths), after deleting
+    both and printing a note naming the file on stderr: the caller frames the split again."""
+    broken = frames_path
+    try:
+        frames = np.load(frames_path, mmap_mode="r")
+        broken = labels_path
+        labels = np.load(labels_path)
+        if frames.ndim == 0 or labels.ndim != 1 or len(frames) != len(labels):
+            broken = frames_path
+            raise ValueError(f"{frames.shape[:1]} frames but {labels.shape[:1]} labels")
+    except PermissionError:
+        raise  # not corrupt, only unreadable here: nothing is deleted
+    except (ValueError, EOFError, OSError) as exc:
+        print(
+            f"snn-drtp: note: frame cache {broken} is corrupt ({type(exc).__name__}: {exc}); "
+            "deleted it, rebuilding the frames of this split",
+            file=sys.stderr,
+        )
+        frames_path.unlink(missing_ok=True)
+        labels_path.unlink(missing_ok=True)
+        return None
+    return frames, labels
 
 
 BIN_US = 5000

@@ -38,11 +38,15 @@ class TensorData:
         """The shape of one example's input at one time step."""
         return tuple(self.x.shape[2:] if self.layout == "time_first" else self.x.shape[1:])
 
-    def inputs(self, index: torch.Tensor | slice) -> torch.Tensor | SpikeTrain:
-        """A batch's inputs as float32: static [B, ...], or a time-first :class:`SpikeTrain` [T, B, ...]."""
+    def inputs(
+        self, index: torch.Tensor | slice, device: torch.device | str | None = None
+    ) -> torch.Tensor | SpikeTrain:
+        """A batch's inputs as float32 on ``device`` (the data stay where they are; only the batch
+        moves): static [B, ...], or a time-first :class:`SpikeTrain` [T, B, ...]."""
+        batch = self.x[index].to(device)
         if self.layout == "time_first":
-            return SpikeTrain(self.x[index].transpose(0, 1).float())
-        return self.x[index].float()
+            return SpikeTrain(batch.transpose(0, 1).float())
+        return batch.float()
 
     def accumulated(self) -> TensorData:
         """The rate twin of time-first data: the mean frame (1/T) sum_t x[t], static [N, ...]."""
@@ -60,10 +64,10 @@ class TensorData:
             return self
         return TensorData(self.x[:n], self.y[:n], self.n_outputs, self.task, self.layout)
 
-    def targets(self, index: torch.Tensor | slice) -> torch.Tensor:
-        """The target vectors y* of a batch: one-hot labels, or the regression targets."""
+    def targets(self, index: torch.Tensor | slice, device: torch.device | str | None = None) -> torch.Tensor:
+        """The target vectors y* of a batch on ``device``: one-hot labels, or the regression targets."""
         if self.task == "regression":
-            return self.y[index]
+            return self.y[index].to(device)
         if self._one_hot is None:
             self._one_hot = torch.nn.functional.one_hot(self.y, self.n_outputs).to(torch.float32)
-        return self._one_hot[index]
+        return self._one_hot[index].to(device)

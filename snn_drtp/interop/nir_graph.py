@@ -209,7 +209,16 @@ def _foreign_neuron(neurons: list[nir.NIRNode], dt: float) -> tuple[LIFParams, l
 
 
 def write_nir(path: str | Path, params: Params, neuron: LIFParams) -> Path:
-    """:func:`to_nir` written to an HDF5 ``.nir`` file (atomically)."""
+    """:func:`to_nir` written to an HDF5 ``.nir`` file (atomically); missing parent folders are
+    created, a ``path`` that is a folder (or lies under a file) is refused before anything is written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the .nir file to write, e.g. {path / (params.spec.name + '.nir')}")
+    blocker = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(
+            f"cannot write {path}: {blocker} is a file, not a folder; choose another path for the .nir file"
+        )
     buffer = io.BytesIO()
     nir.write(buffer, to_nir(params, neuron))
     atomic_write_bytes(path, buffer.getvalue())
@@ -221,4 +230,15 @@ def read_nir(path: str | Path, dt: float = 1e-3) -> tuple[Params, LIFParams]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no NIR file {path}")
-    return from_nir(nir.read(path), dt)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a NIR file; give a .nir file (snn-drtp nir export RUN FILE.nir)")
+    try:
+        graph = nir.read(path)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        kind = "not an HDF5 file" if isinstance(exc, OSError) else "an HDF5 file without a NIR graph"
+        raise ValueError(
+            f"{path} is not a NIR file ({kind}: {type(exc).__name__}: {reason}); give a .nir file written by "
+            "nir.write, e.g. by snn-drtp nir export RUN FILE.nir"
+        ) from None
+    return from_nir(graph, dt)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from snn_drtp.core.engines import StepResult
 from snn_drtp.core.params import Params
 from snn_drtp.rate.layers import RATE_LAYERS, Activation, LayerCache, RateLayer, SoftLIF
-from snn_drtp.rules import LayerView, Rule, Timing
+from snn_drtp.rules import LayerView, Rule, Timing, check_rule
 from snn_drtp.spiking.neuron import LIFParams
 
 
@@ -76,7 +76,7 @@ class RateEngine:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """y_K for a batch, no dropout."""
-        h = _static(x)
+        h = _static(x).to(self.params.device)
         for layer in self.layers:
             h, _ = layer.forward(h)
         return h
@@ -131,7 +131,9 @@ class RateEngine:
         p = dropout if generator is not None else 0.0
         waiting: list[tuple[int, LayerCache]] = []
         signals: dict[int, torch.Tensor] = {}
-        h = _static(x)
+        rule = check_rule(rule)
+        h = _static(x).to(self.params.device)
+        y_star = y_star.to(self.params.device)
         for k, layer in enumerate(self.hidden, start=1):
             h, cache = layer.forward(h, p if layer.params.spec.kind == "dense" else 0.0, generator)
             wanted = layer.params.trainable or keep_signals

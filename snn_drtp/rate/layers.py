@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.nn.grad import conv2d_input, conv2d_weight
 
 from snn_drtp.core.params import LayerParams
 
@@ -62,7 +63,7 @@ class Activation:
             raise ValueError("activation 'lif' needs the neuron's rate curve (SoftLIF): none was given")
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        if self.name == "lif":
+        if self.soft_lif is not None:
             return self.soft_lif(z)
         if self.name == "tanh":
             return torch.tanh(z)
@@ -74,7 +75,7 @@ class Activation:
         """f'(z), written with y = f(z) where it can be: tanh 1 - y^2, sigmoid y (1 - y), linear 1;
         lif from z."""
         y = cache.y
-        if self.name == "lif":
+        if self.soft_lif is not None:
             return self.soft_lif.derivative(cache.z)
         if self.name == "tanh":
             return 1 - y * y
@@ -100,7 +101,7 @@ def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> tup
     """Inverted dropout: x * m / (1 - p), m ~ Bernoulli(1 - p), from ``generator``."""
     if p <= 0.0 or generator is None:
         return x, None
-    keep = (torch.rand(x.shape, generator=generator) >= p).to(x.dtype).div_(1.0 - p)
+    keep = (torch.rand(x.shape, generator=generator, device=x.device) >= p).to(x.dtype).div_(1.0 - p)
     return x * keep, keep
 
 
@@ -170,20 +171,22 @@ class RateConv:
         if cache.pool_indices is None:
             return delta_out.reshape(cache.y.shape)
         pooled = delta_out.reshape(cache.y.shape[0], *self.params.geometry.out_shape)
-        return F.max_unpool2d(pooled, cache.pool_indices, self.spec.pool, output_size=cache.y.shape[-2:])
+        return F.max_unpool2d(
+            pooled, cache.pool_indices, (self.spec.pool, self.spec.pool), output_size=cache.y.shape[-2:]
+        )
 
     def modulate(self, cache: LayerCache, delta_y: torch.Tensor) -> torch.Tensor:
         return delta_y.reshape(cache.y.shape) * self.activation.derivative(cache)
 
     def write_grad(self, cache: LayerCache, delta_z: torch.Tensor) -> None:
         """Correlation of delta z_k with the input: the convolutional form of delta z^T y_{k-1}."""
-        self.params.weight.grad = torch.nn.grad.conv2d_weight(
+        self.params.weight.grad = conv2d_weight(
             cache.x, self.params.weight.shape, delta_z, self.spec.stride, self.spec.padding
         )
         self.params.bias.grad = delta_z.sum((0, 2, 3))
 
     def input_signal(self, cache: LayerCache, delta_z: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-        return torch.nn.grad.conv2d_input(cache.in_shape, matrix, delta_z, self.spec.stride, self.spec.padding)
+        return conv2d_input(cache.in_shape, matrix, delta_z, self.spec.stride, self.spec.padding)
 
 
 RATE_LAYERS: dict[str, type[RateDense] | type[RateConv]] = {"dense": RateDense, "conv": RateConv}

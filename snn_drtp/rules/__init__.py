@@ -17,6 +17,6 @@ module below.
 """
 
 from snn_drtp.rules import bp, dfa, drtp, fa, sdfa, shallow, ternary_drtp  # noqa: F401  (registration)
-from snn_drtp.rules.base import LayerView, Rule, Timing, get_rule, register, rule_names, rule_table
+from snn_drtp.rules.base import LayerView, Rule, Timing, check_rule, get_rule, register, rule_names, rule_table
 
-__all__ = ["LayerView", "Rule", "Timing", "get_rule", "register", "rule_names", "rule_table"]
+__all__ = ["LayerView", "Rule", "Timing", "check_rule", "get_rule", "register", "rule_names", "rule_table"]

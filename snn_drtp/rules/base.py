@@ -127,3 +127,13 @@ def get_rule(name: str) -> Rule:
     if name not in _REGISTRY:
         raise ValueError(f"unknown rule {name!r}; choose one of {', '.join(_REGISTRY)}")
     return _REGISTRY[name]()
+
+
+def check_rule(rule: object) -> Rule:
+    """``rule`` when it is a rule object; a clear error for a name or anything else (engines take
+    the object, so that a rule defined in a script needs no registration)."""
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, str):
+        raise TypeError(f"rule {rule!r} is a name; engines take a rule object: get_rule({rule!r})")
+    raise TypeError(f"rule {rule!r} is a {type(rule).__name__}, not a Rule; get one with get_rule(name)")

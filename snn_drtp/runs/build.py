@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from snn_drtp.core.engines import Engine, get_engine
 from snn_drtp.core.networks import NetworkSpec, load_spec
 from snn_drtp.core.params import Params
@@ -17,8 +19,8 @@ def spiking_options(config: TrainConfig, spec: NetworkSpec) -> SpikingOptions:
 
 
 def build_params(config: TrainConfig, spec: NetworkSpec | None = None) -> Params:
-    """W_k, b_k, B_k and F_k of ``config.network`` from ``config.seed``."""
-    return Params(spec or load_spec(config.network), seed=config.seed, zero_init=config.zero_init)
+    """W_k, b_k, B_k and F_k of ``config.network`` from ``config.seed``, on ``config.device``."""
+    return Params(spec or load_spec(config.network), seed=config.seed, zero_init=config.zero_init, device=config.device)
 
 
 def build_engine(config: TrainConfig, params: Params | None = None) -> Engine:
@@ -32,3 +34,11 @@ def build_engine(config: TrainConfig, params: Params | None = None) -> Engine:
         kwargs["options"] = spiking_options(config, params.spec)
     engine: Engine = entry.load()(params, **kwargs)
     return engine
+
+
+if TYPE_CHECKING:  # every registered engine class satisfies the Engine protocol (checked by mypy)
+    from snn_drtp.brian.engine import Brian2Engine
+    from snn_drtp.rate.engine import RateEngine
+    from snn_drtp.spiking.engine import SpikingEngine
+
+    CHECKED: tuple[type[Engine], ...] = (RateEngine, SpikingEngine, Brian2Engine)

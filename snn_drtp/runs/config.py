@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from snn_drtp.core.checks import check_field_types, unknown_keys
+from snn_drtp.core.devices import resolve_device
 from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.paper import paper_learning_rate
 from snn_drtp.data.datasets import DATASET_NAMES, is_known_dataset
 from snn_drtp.data.emulator import EmulatorParams
-from snn_drtp.data.events import default_duration, is_event_dataset
+from snn_drtp.data.events import EMULATED, default_duration, is_event_dataset
 from snn_drtp.data.frames import FrameSpec
 from snn_drtp.rules import get_rule, rule_names
+from snn_drtp.spiking.neuron import check_neuron
 
 SPIKING_DEFAULT_LR = 5e-4
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 """Fields that only the spiking engine reads."""
 OPTIMIZERS = ("adam", "sgd")
-NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target")
+EXAMPLES = {"lr": 1e-3, "train_subset": 1000, "test_subset": 1000, "threads": 1, "init_from": "runs/<run folder>"}
+"""Example values that type errors suggest where a field's default is no example."""
+NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target", "device")
 """Fields that do not change a run's numbers (``epochs``: a run may be extended; Brian2's targets
 compute the same float64 operations)."""
 
@@ -71,10 +77,16 @@ class TrainConfig:
     brian2_target: str = "numpy"
     init_from: str | None = None
     threads: int | None = None
+    device: str = "cpu"
     data_dir: str | None = None
 
     def validate(self) -> TrainConfig:
-        """Check every field; return a copy with ``lr`` resolved when unset."""
+        """Check every field; return a copy with ``lr`` resolved when unset. Each value is checked
+        against its annotation first (int, float: an int is accepted, inf and nan are not; bool, str,
+        dict, optional), then its range; the neuron parameters (the spec's ``[neuron]`` table under
+        ``neuron``) for a spiking engine or when ``neuron`` is given; ``emulator`` only with an
+        emulated dataset."""
+        check_field_types({f.name: getattr(self, f.name) for f in fields(self)}, TrainConfig, examples=EXAMPLES)
         checks = [
             (self.rule in rule_names(), f"rule {self.rule!r} is not one of {', '.join(rule_names())}"),
             (self.engine in ENGINES, f"engine {self.engine!r} is not one of {', '.join(ENGINES)}"),
@@ -91,7 +103,16 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
-            (self.lr is None or self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (
+                self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
+                f"learning rate must be a finite number > 0, got {self.lr}; pass e.g. --lr 1e-3",
+            ),
+            (
+                not self.emulator or self.dataset in EMULATED,
+                f"--emulator {' '.join(f'{k}={v}' for k, v in self.emulator.items())}: emulator parameters only "
+                f"apply to the emulated datasets ({', '.join(EMULATED)}); "
+                f"dataset {self.dataset!r} is not emulated: drop --emulator or choose an emulated-* dataset",
+            ),
             (self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
             (
                 self.train_subset is None or self.train_subset >= 1,
@@ -107,8 +128,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        resolve_device(self.device)
         self.frame_spec()
+        check_field_types(self.emulator, EmulatorParams, "emulator: ")
         EmulatorParams.from_dict(self.emulator)
+        if self.spiking or self.neuron:
+            spec_neuron = self._spec_neuron()
+            check_neuron(spec_neuron, f"network {self.network}: [neuron] ")
+            check_neuron({**spec_neuron, **self.neuron})
         if self.lr is not None:
             return self
         if self.spiking:
@@ -118,6 +145,14 @@ class TrainConfig:
             raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
         spec = load_spec(self.network)
         return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, rule.paper_lr_of))
+
+    def _spec_neuron(self) -> dict[str, Any]:
+        """The network spec's ``[neuron]`` table; empty when there is no such spec (building the
+        network reports that, naming the known networks)."""
+        try:
+            return load_spec(self.network).neuron
+        except FileNotFoundError:
+            return {}
 
     @property
     def spiking(self) -> bool:
@@ -134,6 +169,7 @@ class TrainConfig:
                 f"unknown frame parameters {sorted(unknown)}; known: time_window_us, duration_us, merge_polarity, "
                 "denoise_us, downsample (the number of bins is --steps)"
             )
+        check_field_types(self.frames, FrameSpec, "frames: ")
         values = {"n_time_bins": self.steps, "duration_us": default_duration(self.dataset), **self.frames}
         return FrameSpec(**values)
 
@@ -145,10 +181,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+        unknown_keys(data, [f.name for f in fields(cls)], "", "config keys")
         return cls(**data)
 
     def numbers_key(self) -> dict[str, Any]:

@@ -9,8 +9,10 @@ epoch and gives the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,13 +22,20 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from snn_drtp.core.atomic import atomic_torch_save, atomic_write_json, interrupts_deferred
+from snn_drtp.core.atomic import (
+    atomic_torch_save,
+    atomic_write_json,
+    clean_stale_temporaries,
+    folder_lock,
+    interrupts_deferred,
+)
 from snn_drtp.core.engines import Engine
 from snn_drtp.core.metrics import angle_degrees
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.params import Params
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.data.tensors import TensorData
+from snn_drtp.interop.nir_graph import read_nir
 from snn_drtp.rules import Rule, Timing, get_rule
 from snn_drtp.runs import plots
 from snn_drtp.runs.build import build_engine
@@ -35,6 +44,60 @@ from snn_drtp.runs.config import TrainConfig
 LAST_N = 10
 CHECKPOINT_FORMAT = 2
 """2: checkpoints record the engine's ``numbers_version``; format 1 (no such key) is version 1."""
+CHECKPOINT_KEYS = ("config", "model", "metrics")
+"""What every checkpoint holds (resume also reads ``optimizer`` and ``generator``)."""
+UNREADABLE = (EOFError, RuntimeError, pickle.UnpicklingError, ValueError, OSError, AttributeError, ImportError)
+"""What ``torch.load`` raises on an empty, truncated or foreign file."""
+
+
+class CheckpointError(ValueError):
+    """A run folder's checkpoint.pt cannot be read: empty, truncated or not a checkpoint."""
+
+
+def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
+    """The state saved in ``run_dir/checkpoint.pt``: the one reader of checkpoints, for resuming,
+    ``evaluate``, ``nir export``, ``--init-from`` and ``demo``. A missing checkpoint is a
+    FileNotFoundError naming the folder; an empty, truncated or foreign file a
+    :class:`CheckpointError` naming it and how to start again (delete it, or the run folder). Tensors
+    are read onto the CPU whatever device wrote them; engines and optimizers copy them to theirs."""
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoint.pt"
+    if not path.is_file():
+        if not run_dir.exists():
+            problem = "does not exist"
+        elif not run_dir.is_dir():
+            problem = "is a file, not a run folder"
+        else:
+            problem = "holds no checkpoint.pt (not a run folder, or no epoch of its run has finished)"
+        raise FileNotFoundError(f"run folder {run_dir} {problem}; train one first: snn-drtp train --out {run_dir}")
+    again = f"delete it (or the whole run folder {run_dir}) and train again: snn-drtp train --out {run_dir}"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except UNREADABLE as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"{path} ({size} bytes) is truncated or not a checkpoint ({type(exc).__name__}: {reason}); {again}"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a checkpoint of snn-drtp (it lacks {', '.join(missing)}); {again}")
+    return state
+
+
+def check_output_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` as a folder to write into: refused, before anything is computed, when it or a
+    folder above it is an existing file; missing folders are created later, when written."""
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                what = "is a file" if candidate == path else f"lies under {candidate}, which is a file"
+                raise ValueError(
+                    f"{option} {path} {what}, not a folder; choose another {option} folder (or move the file away)"
+                )
+            break
+    return path
 
 
 def load_data(
@@ -45,11 +108,10 @@ def load_data(
     input (the rate twin). Checked against the network's input shape and outputs."""
     name = dataset or config.dataset
     frames = replace(config, dataset=name).frame_spec()
-    splits = load_dataset(name, config.data_dir, config.seed, frames, config.emulator_params(), progress)
+    train_data, test_data = load_dataset(name, config.data_dir, config.seed, frames, config.emulator_params(), progress)
     if engine.input_layout == "static":
-        splits = tuple(split.accumulated() for split in splits)
+        train_data, test_data = train_data.accumulated(), test_data.accumulated()
     spec = engine.params.spec
-    train_data = splits[0]
     if train_data.input_shape != spec.input_shape:
         raise ValueError(
             f"network {spec.name} expects inputs {spec.input_shape}, dataset {name} gives {train_data.input_shape}"
@@ -60,29 +122,36 @@ def load_data(
                 f"dataset {name} has {train_data.n_outputs} classes but network {spec.name} only "
                 f"{spec.n_outputs} outputs"
             )
-        splits = tuple(TensorData(s.x, s.y, spec.n_outputs, s.task, s.layout) for s in splits)
-    return splits[0], splits[1]
+        train_data, test_data = (
+            TensorData(s.x, s.y, spec.n_outputs, s.task, s.layout) for s in (train_data, test_data)
+        )
+    return train_data, test_data
 
 
 def make_optimizer(config: TrainConfig, engine: Engine) -> torch.optim.Optimizer:
-    params = engine.params.trainable_tensors()
+    """SGD or Adam (fused) over the trainable W_k, b_k at the config's resolved learning rate."""
+    params, lr = engine.params.trainable_tensors(), config.lr
+    if lr is None:
+        raise ValueError("the learning rate is unresolved: pass a validated config (TrainConfig.validate())")
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr)
-    return torch.optim.Adam(params, lr=config.lr, fused=True)
+        return torch.optim.SGD(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
 @torch.no_grad()
 def evaluate(engine: Engine, data: TensorData, batch: int = 1000) -> tuple[float | None, float]:
     """(error in percent or None for regression, mean loss) over a split, no dropout. Example i is
-    presented as example i whatever the batch size (spiking: encoded from its own seed)."""
+    presented as example i whatever the batch size (spiking: encoded from its own seed). Batches move
+    to the engine's device one at a time."""
     wrong, loss_sum = 0, 0.0
+    device = engine.params.device
     for start in range(0, len(data), batch):
         idx = slice(start, start + batch)
-        ids = torch.arange(start, min(start + batch, len(data)))
-        out, predicted = engine.predict(data.inputs(idx), ids)
-        loss_sum += engine.loss_sum(out, data.targets(idx))
+        ids = torch.arange(start, min(start + batch, len(data)), device="cpu")
+        out, predicted = engine.predict(data.inputs(idx, device), ids)
+        loss_sum += engine.loss_sum(out, data.targets(idx, device))
         if data.task == "classification":
-            wrong += int((predicted != data.y[idx]).sum())
+            wrong += int((predicted.cpu() != data.y[idx]).sum())
     error = 100.0 * wrong / len(data) if data.task == "classification" else None
     return error, loss_sum / len(data)
 
@@ -95,12 +164,14 @@ def alignment(engine: Engine, data: TensorData, rule: Rule, n: int) -> dict[str,
     exact = get_rule("bp")
     if rule.exact or rule.timing is Timing.NEVER or n <= 0 or exact.timing not in engine.timings:
         return {}
-    n = min(n, len(data))
+    n, device = min(n, len(data)), engine.params.device
     ours = summed_over_batches(
-        lambda idx, ids: engine.learning_signals(data.inputs(idx), data.targets(idx), rule, ids), n, engine.signal_batch
+        lambda idx, ids: engine.learning_signals(data.inputs(idx, device), data.targets(idx, device), rule, ids),
+        n,
+        engine.signal_batch,
     )
     reference = summed_over_batches(
-        lambda idx, ids: engine.learning_signals(data.inputs(idx), data.targets(idx), exact, ids),
+        lambda idx, ids: engine.learning_signals(data.inputs(idx, device), data.targets(idx, device), exact, ids),
         n,
         engine.signal_batch,
     )
@@ -116,7 +187,7 @@ def summed_over_batches(
     total: list[torch.Tensor] = []
     for start in range(0, n, sub):
         stop = min(start + sub, n)
-        part = fn(slice(start, stop), torch.arange(start, stop))
+        part = fn(slice(start, stop), torch.arange(start, stop, device="cpu"))
         total = part if not total else [a + b for a, b in zip(total, part, strict=True)]
     return total
 
@@ -126,11 +197,9 @@ def load_initial(params: Params, source: str | Path) -> None:
     they share one parameter set) or of a ``.nir`` file; shapes must match."""
     path = Path(source)
     if path.suffix == ".nir":
-        from snn_drtp.interop.nir_graph import read_nir
-
         state = read_nir(path)[0].state_dict()
     elif (path / "checkpoint.pt").exists():
-        state = torch.load(path / "checkpoint.pt", weights_only=False)["model"]
+        state = load_checkpoint(path)["model"]
     else:
         raise FileNotFoundError(f"--init-from {source}: neither a run folder with checkpoint.pt nor a .nir file")
     own = params.state_dict()
@@ -143,14 +212,15 @@ def load_initial(params: Params, source: str | Path) -> None:
     params.load_state_dict(state)
 
 
-def load_trained(run_dir: str | Path, engine: str | None = None) -> Engine:
-    """The engine of a run folder (or ``engine``), over the parameters of its last checkpoint."""
-    return _engine_of(torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False), engine)
+def load_trained(run_dir: str | Path, engine: str | None = None, device: str | None = None) -> Engine:
+    """The engine of a run folder (or ``engine``), over the parameters of its last checkpoint, on
+    ``device`` (default: the run's)."""
+    return _engine_of(load_checkpoint(run_dir), engine, device)
 
 
-def _engine_of(state: dict[str, Any], engine: str | None = None) -> Engine:
+def _engine_of(state: dict[str, Any], engine: str | None = None, device: str | None = None) -> Engine:
     config = TrainConfig.from_dict(state["config"])
-    model = build_engine(replace(config, engine=engine or config.engine))
+    model = build_engine(replace(config, engine=engine or config.engine, device=device or config.device))
     model.params.load_state_dict(state["model"])
     return model
 
@@ -189,17 +259,18 @@ def train_epoch(
 ) -> tuple[int, float]:
     """One pass over ``data`` in a random order drawn from ``gen``: for each minibatch, the rule's
     local step then the optimizer's. Returns (misclassified examples, summed loss)."""
-    order = torch.randperm(len(data), generator=gen)
+    order = torch.randperm(len(data), generator=gen, device=gen.device).cpu()
+    device = engine.params.device
     wrong, loss_sum = 0, 0.0
     batches = math.ceil(len(data) / config.batch_size)
     bar = tqdm(range(batches), desc=desc, disable=None if progress else True, leave=False, unit="batch")
     for b in bar:
         idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-        res = engine.train_step(data.inputs(idx), data.targets(idx), rule, config.dropout, gen)
+        res = engine.train_step(data.inputs(idx, device), data.targets(idx, device), rule, config.dropout, gen)
         opt.step()
         loss_sum += res.loss * len(idx)
         if data.task == "classification":
-            wrong += int((res.prediction != data.y[idx]).sum())
+            wrong += int((res.prediction.cpu() != data.y[idx]).sum())
     return wrong, loss_sum
 
 
@@ -208,11 +279,30 @@ class RunFolderMismatchError(ValueError):
 
 
 def _load_existing(out: Path, config: TrainConfig, engine: Engine) -> dict[str, Any] | None:
+    """The checkpoint a run continues from (None for a new run), refused when this configuration
+    cannot continue it: other numbers, another engine version, another device type (the random
+    generator's state belongs to the device it drew on), or finished epochs whose checkpoint is
+    gone (committed experiment results keep metrics, not checkpoints: starting again would
+    overwrite them)."""
     ckpt_path = out / "checkpoint.pt"
     if not ckpt_path.exists():
+        done = _finished_epochs(out / "metrics.json")
+        if done:
+            raise RunFolderMismatchError(
+                f"{out} holds metrics of {done} finished epoch(s) but no checkpoint.pt to continue from (experiment "
+                "results are committed without their checkpoints); training would start again and overwrite them. "
+                "Keep them: rewrite an experiment's summary with snn-drtp experiment PATH --summarise; or retrain: "
+                f"delete {out / 'metrics.json'} (or the folder) first"
+            )
         return None
-    state = torch.load(ckpt_path, weights_only=False)
+    state = load_checkpoint(out)
     saved = TrainConfig.from_dict(state["config"])
+    if torch.device(saved.device).type != torch.device(config.device).type:
+        raise RunFolderMismatchError(
+            f"{out} was trained on {saved.device}; its random generator's state belongs to that kind of device, so "
+            f"it continues there only: --device {saved.device} (its parameters load anywhere: evaluate --device, "
+            "nir export, --init-from)"
+        )
     if saved.numbers_key() != config.numbers_key():
         asked = config.numbers_key()
         diff = {k: (v, asked[k]) for k, v in saved.numbers_key().items() if asked[k] != v}
@@ -231,6 +321,34 @@ def _load_existing(out: Path, config: TrainConfig, engine: Engine) -> dict[str, 
     return state
 
 
+def _finished_epochs(path: Path) -> int:
+    """Epochs recorded in a run folder's metrics.json (0 when there is none or it cannot be read)."""
+    try:
+        return len(json.loads(path.read_text()).get("epoch", []))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _holding_run_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``train`` holding its run folder's lock (``RUN/.lock``, exclusive, across processes) for the
+    whole call: a second call on a folder in use, from this or another process, raises
+    :class:`~snn_drtp.core.atomic.FolderInUseError` ("run folder RUN is in use by another snn-drtp
+    process (pid N); ...") before it reads or writes anything there. Under the lock, the temporaries
+    of writes that an earlier, killed run left behind are removed. Without a folder, no lock."""
+
+    @functools.wraps(fn)
+    def locked(config: TrainConfig, out_dir: str | Path | None = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if out_dir is None:
+            return fn(config, out_dir, *args, **kwargs)
+        check_output_folder(out_dir)
+        with folder_lock(out_dir):
+            clean_stale_temporaries(out_dir)
+            return fn(config, out_dir, *args, **kwargs)
+
+    return locked
+
+
+@_holding_run_folder
 def train(
     config: TrainConfig,
     out_dir: str | Path | None = None,
@@ -251,10 +369,19 @@ def train(
     spec = load_spec(config.network)
     engine = build_engine(config)
     train_data, test_data = load_data(config, engine, progress=progress)
+    for option, wanted, split, which in (
+        ("--train-subset", config.train_subset, train_data, "training"),
+        ("--test-subset", config.test_subset, test_data, "test"),
+    ):
+        if wanted is not None and wanted > len(split):
+            raise ValueError(
+                f"{option} {wanted} is larger than the {which} split of dataset {config.dataset} "
+                f"({len(split)} examples); use at most {len(split)}, or leave it unset for all"
+            )
     train_data = train_data.subset(config.train_subset)
     test_data = test_data.subset(config.test_subset)
     opt = make_optimizer(config, engine)
-    gen = torch.Generator().manual_seed(config.seed + 3)
+    gen = torch.Generator(device=engine.params.device).manual_seed(config.seed + 3)
     metrics = empty_metrics()
     state = _load_existing(out, config, engine) if out is not None else None
     if state is not None:
@@ -340,16 +467,20 @@ def evaluate_run(
     progress: bool = True,
     engine: str | None = None,
     examples: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Test a trained run (its last checkpoint) on the whole of ``dataset``'s ``split``, framed as in its training
     (for example a network trained on emulated N-MNIST on the real recordings); returns the error
     with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``. ``engine``
     simulates the trained parameters in another engine than the run's (spiking <-> brian2);
-    ``examples`` tests only the split's first examples."""
+    ``examples`` tests only the split's first examples; ``device`` simulates it there (default: the
+    run's device)."""
+    if examples is not None and examples < 1:
+        raise ValueError(f"examples must be >= 1 (or unset for the whole split), got {examples}; e.g. --examples 100")
     run_dir = Path(run_dir)
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(run_dir)
     config = TrainConfig.from_dict(state["config"])
-    model = _engine_of(state, engine)
+    model = _engine_of(state, engine, device)
     train_data, test_data = load_data(config, model, dataset=dataset, progress=progress)
     data = (train_data if split == "train" else test_data).subset(examples)
     error, loss = evaluate(model, data)

@@ -84,8 +84,9 @@ def backward_through_time(
             for t in range(window.shape[0]):
                 s = window[t]
                 for k, (layer, (weight, bias)) in enumerate(zip(layers, leaves, strict=True), start=1):
-                    if masks[k - 1] is not None:
-                        s = s.reshape(batch, -1) * masks[k - 1]
+                    mask = masks[k - 1]
+                    if mask is not None:
+                        s = s.reshape(batch, -1) * mask
                     current = layer.differentiable_current(s, weight, bias, senders[k - 1])
                     out, states[k - 1] = lif_step(current, states[k - 1], opt.neuron, spike)
                     s = layer.differentiable_spikes(out.spikes)
@@ -97,8 +98,8 @@ def backward_through_time(
         grads = torch.autograd.grad(loss, [t for _, t in trainable])
     if write_grads:
         for (k, leaf), g in zip(trainable, grads, strict=True):
-            layer = params.layer(k)
-            target = layer.weight if leaf is leaves[k - 1][0] else layer.bias
+            owner = params.layer(k)
+            target = owner.weight if leaf is leaves[k - 1][0] else owner.bias
             target.grad = g
     weight_grads = {k: g for (k, leaf), g in zip(trainable, grads, strict=True) if leaf is leaves[k - 1][0]}
     signals = [weight_grads[k] for k in range(1, K) if k in weight_grads]

@@ -12,7 +12,7 @@ ENCODERS = ("rate", "latency")
 def rate(x: torch.Tensor, steps: int, generator: torch.Generator | None = None, gain: float = 1.0) -> torch.Tensor:
     """Bernoulli rate code: s[t] ~ Bernoulli(clamp(gain x, 0, 1)) independently at every step."""
     p = (x * gain).clamp(0.0, 1.0)
-    return (torch.rand((steps, *x.shape), generator=generator, dtype=x.dtype) < p).to(x.dtype)
+    return (torch.rand((steps, *x.shape), generator=generator, dtype=x.dtype, device=x.device) < p).to(x.dtype)
 
 
 def latency(
@@ -26,7 +26,7 @@ def latency(
     fires = x > threshold
     t = tau * torch.log(x.clamp(min=threshold * (1 + 1e-6)) / (x - threshold).clamp(min=1e-12))
     t = t.round().clamp(0, steps - 1)
-    window = torch.arange(start, start + count, dtype=x.dtype).view(-1, *([1] * x.dim()))
+    window = torch.arange(start, start + count, dtype=x.dtype, device=x.device).view(-1, *([1] * x.dim()))
     return ((t.unsqueeze(0) == window) & fires.unsqueeze(0)).to(x.dtype)
 
 

@@ -21,12 +21,12 @@ class SpikeEvents:
 
     def matmul(self, weight: torch.Tensor) -> torch.Tensor:
         """I = S W^T for W [N, D]: row r of I is sum_{j: S[r, j] != 0} S[r, j] W[:, j]."""
-        offsets = torch.searchsorted(self.rows, torch.arange(self.n_rows))
+        offsets = torch.searchsorted(self.rows, torch.arange(self.n_rows, device=self.rows.device))
         return F.embedding_bag(self.cols, weight.t().contiguous(), offsets, mode="sum", per_sample_weights=self.values)
 
     def outer_sum(self, delta: torch.Tensor) -> torch.Tensor:
         """G = delta^T S for delta [R, N]: column j of G is sum_{r: S[r, j] != 0} S[r, j] delta[r]."""
         cols, order = torch.sort(self.cols, stable=True)
-        offsets = torch.searchsorted(cols, torch.arange(self.n_cols))
+        offsets = torch.searchsorted(cols, torch.arange(self.n_cols, device=cols.device))
         weights = None if self.values is None else self.values[order]
         return F.embedding_bag(self.rows[order], delta, offsets, mode="sum", per_sample_weights=weights).t()

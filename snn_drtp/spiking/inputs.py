@@ -68,6 +68,10 @@ class SpikeTrain:
         for t0, n in window_bounds(self.steps, chunk):
             yield t0, self.spikes[t0 : t0 + n]
 
+    def to(self, device: torch.device) -> SpikeTrain:
+        """The same train on ``device`` (itself when already there)."""
+        return self if self.spikes.device == device else SpikeTrain(self.spikes.to(device))
+
 
 class EncodedInput:
     """Static input x [N, ...] presented for ``steps`` steps through the encoder ``encoder``.
@@ -105,7 +109,7 @@ class EncodedInput:
     def windows(self, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
         per_example = None
         if self.seeds is not None and self.encoder == "rate":
-            per_example = [torch.Generator().manual_seed(int(s)) for s in self.seeds]
+            per_example = [torch.Generator(device=self.x.device).manual_seed(int(s)) for s in self.seeds]
         for t0, n in window_bounds(self.steps, chunk):
             if self.encoder == "latency":
                 yield t0, latency(self.x, self.steps, start=t0, count=n)
@@ -116,17 +120,23 @@ class EncodedInput:
 
 
 def spike_input(
-    x: object,
+    x: torch.Tensor | SpikeInput,
     encoder: str,
     steps: int,
     generator: torch.Generator | None = None,
     example_ids: torch.Tensor | None = None,
+    device: torch.device | None = None,
 ) -> SpikeInput:
-    """``x`` as spike input for any spiking engine: a :class:`SpikeInput` as it is; a static tensor
-    [N, ...] through ``encoder`` for ``steps`` steps, drawing from ``generator``, or, given
-    ``example_ids``, each example from its own seed EVAL_SEED + id."""
+    """``x`` as spike input for any spiking engine, on ``device`` when given: a :class:`SpikeTrain`
+    moved there, any other :class:`SpikeInput` as it is; a static tensor [N, ...] through
+    ``encoder`` for ``steps`` steps, drawing from ``generator``, or, given ``example_ids``, each
+    example from its own seed EVAL_SEED + id."""
+    if isinstance(x, SpikeTrain):
+        return x.to(device) if device is not None else x
     if not isinstance(x, torch.Tensor):
-        return x  # type: ignore[return-value]
+        return x
+    if device is not None:
+        x = x.to(device)
     if example_ids is not None:
         return EncodedInput(x, encoder, steps, seeds=EVAL_SEED + example_ids)
     return EncodedInput(x, encoder, steps, generator=generator)

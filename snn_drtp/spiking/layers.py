@@ -24,6 +24,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch.nn.grad import conv2d_input, conv2d_weight
 
 from snn_drtp.core.params import LayerParams
 from snn_drtp.spiking.events import SpikeEvents
@@ -302,7 +303,7 @@ class ConvLIF(LIFLayer):
         self, s: torch.Tensor, grad: torch.Tensor, weight_shape: torch.Size
     ) -> tuple[torch.Tensor, ...]:
         stride, padding = self._conv
-        return torch.nn.grad.conv2d_weight(s, weight_shape, grad, stride, padding), grad.sum((0, 2, 3))
+        return conv2d_weight(s, weight_shape, grad, stride, padding), grad.sum((0, 2, 3))
 
     def add_update(self, update: Update, window: LayerWindow, delta: torch.Tensor, steps: int) -> None:
         d = delta.reshape(-1, *self.state_shape)
@@ -318,7 +319,7 @@ class ConvLIF(LIFLayer):
 
     def carry(self, in_shape: torch.Size) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         stride, padding = self._conv
-        return lambda delta, M: torch.nn.grad.conv2d_input(in_shape, M, delta, stride, padding)
+        return lambda delta, M: conv2d_input(in_shape, M, delta, stride, padding)
 
 
 SPIKING_LAYERS: dict[str, type[LIFLayer]] = {"dense": DenseLIF, "conv": ConvLIF}

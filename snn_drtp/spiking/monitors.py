@@ -24,7 +24,7 @@ class Recording:
     def collect(self, k: int, spikes: torch.Tensor, v: torch.Tensor) -> None:
         width = v.shape[-1]
         chosen = range(min(self.neurons, width)) if isinstance(self.neurons, int) else self.neurons
-        index = torch.tensor([i for i in chosen if i < width], dtype=torch.long)
+        index = torch.tensor([i for i in chosen if i < width], dtype=torch.long, device=v.device)
         self.spikes.setdefault(k, []).append(spikes.clone())
         self.v.setdefault(k, []).append(v.index_select(-1, index))
 

@@ -22,6 +22,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
+from snn_drtp.core.checks import check_field_types, unknown_keys
+
 Reset = Literal["subtract", "zero"]
 
 
@@ -146,7 +148,7 @@ def lif_scan(x: torch.Tensor, state: LIFState, params: LIFParams) -> tuple[LIFOu
     for t in range(x.shape[0]):
         out, state = lif_step(x[t], state, params)
         spikes[t], v[t] = out.spikes, out.v
-        if integrating is not None:
+        if integrating is not None and out.integrating is not None:
             integrating[t] = out.integrating
     return LIFOutput(spikes, v, integrating), state
 
@@ -167,3 +169,20 @@ class LIF(nn.Module):
         out, self.state = lif_scan(x, state, self.params)
         self.v = out.v
         return out.spikes
+
+
+def check_neuron(values: dict[str, Any], where: str = "neuron parameters: ") -> None:
+    """Check a ``[neuron]`` table (or the overrides merged over it) now, not at first use: known
+    keys, types, values, and a time step dt smaller than the membrane time constant tau_mem."""
+    unknown_keys(values, LIFParams.__dataclass_fields__, where, "neuron parameters")
+    check_field_types(values, LIFParams, where, {"dt": 1e-3, "tau_mem": 20e-3, "threshold": 1.0})
+    try:
+        neuron = LIFParams.from_dict(values)
+    except ValueError as exc:
+        raise ValueError(f"{where}{str(exc).removeprefix('neuron parameters: ')}") from None
+    if neuron.dt >= neuron.tau_mem:
+        raise ValueError(
+            f"{where}dt = {neuron.dt} s is not smaller than tau_mem = {neuron.tau_mem} s; the time step must be "
+            "smaller than the membrane time constant (e.g. dt = 1e-3 with tau_mem = 5e-3): lower dt (--dt) or "
+            "raise tau_mem (--tau-mem)"
+        )

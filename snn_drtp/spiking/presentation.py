@@ -24,7 +24,7 @@ import torch
 
 from snn_drtp.core.engines import StepResult
 from snn_drtp.core.params import Params
-from snn_drtp.rules import LayerView, Rule, Timing
+from snn_drtp.rules import LayerView, Rule, Timing, check_rule
 from snn_drtp.spiking.inputs import EVAL_SEED, SpikeInput, spike_input
 from snn_drtp.spiking.layers import LIFLayer
 from snn_drtp.spiking.options import SpikingOptions
@@ -173,14 +173,13 @@ class SpikeCountEngine:
 
     @staticmethod
     def _ids(x: Any, example_ids: torch.Tensor | None) -> torch.Tensor:
+        """Example ids 0 ... N-1 unless given: host-side seeds of the per-example encoders (CPU)."""
         if example_ids is not None:
             return example_ids
-        if isinstance(x, torch.Tensor):
-            return torch.arange(x.shape[0], device=x.device)
-        return torch.arange(x.batch)
+        return torch.arange(x.shape[0] if isinstance(x, torch.Tensor) else x.batch, device="cpu")
 
     def _spike_input(self, x: Any, generator: torch.Generator | None, example_ids: torch.Tensor | None) -> SpikeInput:
-        return spike_input(x, self.options.encoder, self.options.steps, generator, example_ids)
+        return spike_input(x, self.options.encoder, self.options.steps, generator, example_ids, self.params.device)
 
     def _generator(self, generator: torch.Generator | None) -> torch.Generator:
         """A training step's generator, or without one a fixed generator (EVAL_SEED) on the
@@ -201,8 +200,10 @@ class SpikeCountEngine:
         example_ids: torch.Tensor | None,
         monitor: Monitor | None,
     ) -> StepResult:
+        rule = check_rule(rule)
         if rule.timing not in self.timings:
             raise ValueError(self._timing_error(rule))
+        y_star = y_star.to(self.params.device)
         gen = self._generator(generator)
         p = dropout if generator is not None else 0.0
         inputs = self._spike_input(x, gen, example_ids)
@@ -258,10 +259,10 @@ class SpikeCountEngine:
             delta = (y_hat - target) / y_hat.numel()
             e_w, e_b = harvest.eligibility
             updates[learning.layers] = (torch.einsum("nc,ncd->cd", delta, e_w), (delta * e_b).sum(0))
-        dtype = self.params.layers[0].weight.dtype
+        dtype, device = self.params.layers[0].weight.dtype, self.params.layers[0].weight.device
         for k, layer in enumerate(self.params.layers, start=1):
             if learning.writes(k) and k in updates:
-                layer.weight.grad, layer.bias.grad = (g.to(dtype) for g in updates[k])
-        signals = [updates[k][0].to(dtype) for k in range(1, learning.layers)] if learning.keep_signals else []
+                layer.weight.grad, layer.bias.grad = (g.to(layer.weight.device, dtype) for g in updates[k])
+        signals = [updates[k][0].to(device, dtype) for k in range(1, learning.layers)] if learning.keep_signals else []
         prediction = decide(harvest.counts, harvest.v_sum, harvest.steps)
-        return StepResult(y_hat.to(dtype), float(squared_error(y_hat, target)), signals, prediction)
+        return StepResult(y_hat.to(device, dtype), float(squared_error(y_hat, target)), signals, prediction.to(device))

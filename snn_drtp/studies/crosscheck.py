@@ -14,9 +14,10 @@ import torch
 from snn_drtp.brian import Brian2Engine
 from snn_drtp.core.atomic import atomic_write_json
 from snn_drtp.core.params import Params
-from snn_drtp.rules import Rule, get_rule
+from snn_drtp.rules import Rule, get_rule, rule_names
 from snn_drtp.runs.build import build_params, spiking_options
 from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import load_data, load_initial
 from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.inputs import EVAL_SEED, EncodedInput
 
@@ -149,10 +150,24 @@ def crosscheck(
 ) -> CrosscheckReport:
     """Both engines on the first ``examples`` test examples of ``config.dataset`` (static input
     rate-encoded per example from seed EVAL_SEED + i), parameters from ``config.seed``; the report
-    is written to ``out`` (JSON) when given."""
-    from snn_drtp.runs.training import load_data, load_initial
-
+    is written to ``out`` (JSON) when given. Before anything is built: ``examples`` >= 1, a rule
+    whose timing Brian2 can simulate (not bp or fa: no backward sweep through time there) and an
+    ``out`` that is not a folder."""
     config = config.validate()
+    if examples < 1:
+        raise ValueError(f"crosscheck needs at least one example, got --examples {examples}; e.g. --examples 10")
+    rule = get_rule(config.rule)
+    if rule.timing not in Brian2Engine.timings:
+        runnable = [name for name in rule_names() if get_rule(name).timing in Brian2Engine.timings]
+        raise ValueError(
+            f"crosscheck --rule {config.rule}: Brian2 cannot run rules with a backward sweep ({rule.timing.value} "
+            f"timing: backpropagation through time runs only in the torch engine, --engine spiking); "
+            f"cross-check one of {', '.join(runnable)}"
+        )
+    if out is not None and Path(out).is_dir():
+        raise ValueError(
+            f"crosscheck --out {out} is a folder; give the JSON file to write, e.g. {Path(out) / 'crosscheck.json'}"
+        )
     params = build_params(config)
     if config.init_from is not None:
         load_initial(params, config.init_from)
@@ -168,7 +183,7 @@ def crosscheck(
     else:
         spikes = torch.cat([s for _, s in x.windows(0)])
     layers, updates = compare_engines(
-        params, options, spikes, test.targets(slice(0, len(test))), get_rule(config.rule), precision, target
+        params, options, spikes, test.targets(slice(0, len(test))), rule, precision, target
     )
     report = CrosscheckReport(
         config.network, config.rule, len(test), int(spikes.shape[0]), precision, target, layers, updates

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from snn_drtp.runs.training import load_trained, train
 from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import record
 
-DEMO = {"network": "fc1-500", "rule": "drtp", "batch_size": 100, "lr": 1e-3, "steps": 25}
+DEMO = TrainConfig(network="fc1-500", rule="drtp", batch_size=100, lr=1e-3, steps=25)
+"""The demo's network, rule and training settings (both engines; epochs, threads and device from the call)."""
 
 
 def comparison_table(spiking: dict[str, Any], rate: dict[str, Any]) -> str:
@@ -31,28 +33,40 @@ def comparison_table(spiking: dict[str, Any], rate: dict[str, Any]) -> str:
 
 
 def run_demo(
-    epochs: int = 3, out: str | Path = "runs/demo", threads: int | None = 1, data_dir: str | None = None
+    epochs: int = 3,
+    out: str | Path = "runs/demo",
+    threads: int | None = 1,
+    data_dir: str | None = None,
+    device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
     """Train both engines for ``epochs`` epochs into ``out``/spiking and ``out``/rate (each
     resumable), then write comparison.md, learning curves, a raster, membrane traces and
     histograms of rates and weights of the trained spiking network."""
     out = Path(out)
     results = {}
-    for engine in ("spiking", "rate"):
-        config = TrainConfig(engine=engine, epochs=epochs, threads=threads, data_dir=data_dir, **DEMO)
-        results[engine] = train(config, out / engine)
+    for name in ("spiking", "rate"):
+        config = replace(DEMO, engine=name, epochs=epochs, threads=threads, data_dir=data_dir, device=device)
+        results[name] = train(config, out / name)
     table = comparison_table(results["spiking"], results["rate"])
     (out / "comparison.md").write_text(table + "\n")
     plots.learning_curves(
         {"spiking DRTP": results["spiking"], "rate DRTP": results["rate"]},
         out / "learning_curves.png",
-        f"MNIST {DEMO['network']}, T = {DEMO['steps']}",
+        f"MNIST {DEMO.network}, T = {DEMO.steps}",
     )
-    engine = load_trained(out / "spiking")
-    assert isinstance(engine, SpikingEngine)
+    trained = load_trained(out / "spiking")
+    assert isinstance(trained, SpikingEngine)
+    engine = trained
     _, test = load_dataset("mnist", data_dir)
-    rec = record(engine, test.x[:100], neurons=4)
-    plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")
+    prediction = int(engine.predict(test.x[:1])[1][0])  # test digit 0, encoded as in record
+    rec = record(engine, test.x[:100], neurons=sorted({0, 1, 2, 3, prediction}))
+    plots.spike_raster(
+        rec,
+        out / "raster.png",
+        title="trained spiking DRTP network, one test digit",
+        label=int(test.y[0]),
+        prediction=prediction,
+    )
     plots.membrane_traces(rec, out / "membrane.png", engine.options.neuron.threshold, title="membrane potentials")
     plots.rate_histograms(rec, [layer.weight for layer in engine.params.layers], out / "rates_weights.png")
     print(table)

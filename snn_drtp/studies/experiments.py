@@ -22,10 +22,14 @@ form a group, summarised as mean +- std.
 
 from __future__ import annotations
 
+import ctypes
+import difflib
 import json
 import multiprocessing
+import os
 import signal
 import statistics
+import sys
 import tomllib
 from dataclasses import replace
 from itertools import product
@@ -33,12 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from snn_drtp.core.atomic import write_json_and_markdown
+from snn_drtp.core.networks import check_field_types, type_error, unknown_keys
 from snn_drtp.core.paper import MNIST_RESULTS
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import evaluate_run, train
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
+SECTIONS = {"name": str, "description": str, "base": dict, "grid": dict, "evaluate": dict}
+"""The top-level keys and sections of an experiment.toml and their types."""
+METRICS_KEYS = ("epoch", "test_error", "last10_test_error", "final_test_error", "seconds", "angle_to_bp")
+"""The keys of a run's metrics.json that a summary reads."""
 
 
 def _spec_path(path: str | Path) -> Path:
@@ -56,16 +65,64 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
             spec = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    base = TrainConfig.from_dict(spec.get("base", {}))
+    where = f"experiment {path}: "
+    _check_sections(spec, where)
+    known = list(TrainConfig.__dataclass_fields__)
+    raw_base = spec.get("base", {})
+    unknown_keys(raw_base, known, f"{where}[base] ", "config keys")
+    check_field_types(raw_base, TrainConfig, f"{where}[base] ")
+    base = TrainConfig.from_dict(raw_base)
     grid = spec.get("grid", {})
-    unknown = set(grid) - set(base.to_dict())
-    if unknown:
-        raise ValueError(f"{path}: [grid] has unknown config keys {sorted(unknown)}")
+    unknown_keys(grid, known, f"{where}[grid] has ", "config keys")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(
+                f"{where}[grid] {key} = {values!r} is not a non-empty list; a grid gives each field a list of "
+                f"values, e.g. {key} = [{values!r}] (or move {key} to [base])"
+            )
+        for value in values:
+            check_field_types({key: value}, TrainConfig, f"{where}[grid] {key} holds a value that does not fit: ")
     configs: dict[str, TrainConfig] = {}
     for values in product(*grid.values()):
-        config = replace(base, **dict(zip(grid, values, strict=True))).validate()
+        try:
+            config = replace(base, **dict(zip(grid, values, strict=True))).validate()
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
         configs.setdefault(config.run_name(), config)
     return spec, list(configs.values())
+
+
+def _check_sections(spec: dict[str, Any], where: str) -> None:
+    """Known top-level keys and sections of the right types: a misspelt ``[bsae]`` would otherwise
+    leave ``[base]`` empty and launch runs of the default configuration."""
+    shown = {key: f"[{key}]" if kind is dict else key for key, kind in SECTIONS.items()}
+    unknown = sorted(set(spec) - set(SECTIONS))
+    if unknown:
+        names = [f"[{key}]" if isinstance(spec[key], dict) else key for key in unknown]
+        near = difflib.get_close_matches(unknown[0], list(SECTIONS), n=1, cutoff=0.6)
+        field = difflib.get_close_matches(unknown[0], list(TrainConfig.__dataclass_fields__), n=1, cutoff=0.8)
+        if near:
+            hint = f"; did you mean {shown[near[0]]}?"
+        elif field:
+            hint = f"; configuration fields such as {field[0]} go under [base] (or [grid])"
+        else:
+            hint = ""
+        raise ValueError(
+            f"{where}unknown {'section' if names[0].startswith('[') else 'key'} {', '.join(names)}{hint}"
+            f" (known: {', '.join(shown.values())}); fix the spelling or remove it"
+        )
+    for key, kind in SECTIONS.items():
+        if key in spec and not isinstance(spec[key], kind):
+            raise ValueError(
+                f"{where}{shown[key]} = {spec[key]!r} is not a {'table' if kind is dict else 'string'}; "
+                + (f"write it as a [{key}] section of NAME = VALUE lines" if kind is dict else f'write {key} = "..."')
+            )
+    evaluate = spec.get("evaluate", {})
+    unknown_keys(evaluate, ["datasets"], f"{where}[evaluate] ", "keys")
+    datasets = evaluate.get("datasets", [])
+    problem = type_error("datasets", datasets, list[str], ["nmnist-small"])
+    if problem:
+        raise ValueError(f"{where}[evaluate] {problem}")
 
 
 def group_labels(configs: list[TrainConfig]) -> list[str]:
@@ -85,8 +142,39 @@ def group_labels(configs: list[TrainConfig]) -> list[str]:
     return labels
 
 
-def _ignore_sigint() -> None:
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the kernel sends a process when the thread that created it exits."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel SIGKILL this process when its parent goes, however the parent
+    ends (SIGKILL included), so that no worker trains on into the run folders; a no-op elsewhere.
+    PR_SET_PDEATHSIG fires when the *thread* that started this process exits: the pool's workers are
+    started by the thread that creates the pool, which waits in ``pool.map`` until they are done
+    (workers the pool restarts come from its handler thread, which lives as long as the pool). A
+    parent that died before the call (``getppid`` is no longer ``parent``) ends this process now.
+    If the kernel refuses the call, a warning says so and the worker runs on (an exception here
+    would make the pool restart workers for ever)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        print(
+            f"snn-drtp: warning: prctl(PR_SET_PDEATHSIG) failed ({os.strerror(errno)}); worker {os.getpid()} "
+            "would outlive a killed parent",
+            file=sys.stderr,
+        )
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    """A pool worker's start: Ctrl-C is left to the parent (which stops the pool), and the worker
+    dies with the parent (:func:`_die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
 
 
 def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
@@ -94,15 +182,17 @@ def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
     return train(config, out, progress=False)
 
 
-def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1) -> dict[str, Any]:
-    """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each),
+def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1, device: str = "cpu") -> dict[str, Any]:
+    """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each, on ``device``),
     resuming any that stopped part-way; write ``summary.json``, ``summary.md`` and plots. On Ctrl-C
-    the workers stop at once; every run keeps its last finished epoch, and the same call resumes."""
+    the workers stop at once; every run keeps its last finished epoch, and the same call resumes.
+    The workers die with this process however it ends, SIGKILL included (Linux)."""
     folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
-    tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
+    tasks = [(replace(c, threads=threads, device=device), str(folder / "runs" / c.run_name())) for c in configs]
     if jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_ignore_sigint) as pool:
+        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
+        with pool:
             results = pool.map(_run_one, tasks, chunksize=1)
     else:
         results = [_run_one(t) for t in tasks]
@@ -121,8 +211,24 @@ def summarise_existing(path: str | Path) -> dict[str, Any]:
         metrics = folder / "runs" / config.run_name() / "metrics.json"
         if not metrics.exists():
             raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
-        results.append(json.loads(metrics.read_text()))
+        results.append(_read_metrics(metrics, folder))
     return summarise_experiment(folder, spec, configs, results)
+
+
+def _read_metrics(path: Path, folder: Path) -> dict[str, Any]:
+    """A run's ``metrics.json``, refused with its name when it is not JSON, lacks a key a summary
+    reads or holds no finished epoch; running the experiment again rewrites it from the checkpoint."""
+    again = f"run `snn-drtp experiment {folder}` to rewrite it from the run's checkpoint (or train the run)"
+    try:
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); it is corrupt: {again}") from None
+    if isinstance(metrics, dict) and metrics.get("epoch") == []:
+        raise ValueError(f"{path} holds no finished epoch: {again}")
+    missing = [key for key in METRICS_KEYS if not isinstance(metrics, dict) or key not in metrics]
+    if missing:
+        raise ValueError(f"{path} is not a run's metrics file (it lacks {', '.join(missing)}): {again}")
+    return dict(metrics)
 
 
 def _evaluation(run: Path, dataset: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ One call (``snn-drtp validate``) runs, or resumes, two experiments and reports
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,13 @@ REPORT = EXPERIMENTS / "spiking-validation"
 def _rate_update(twin: RateEngine, x: torch.Tensor, y_star: torch.Tensor) -> list[torch.Tensor]:
     """dJ/dW_k of the hidden layers of a rate DRTP step (written into, then read from, ``.grad``)."""
     twin.train_step(x, y_star, get_rule("drtp"))
-    return [layer.params.weight.grad.clone() for layer in twin.hidden]
+    return [_grad(layer.params.weight).clone() for layer in twin.hidden]
+
+
+def _grad(tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.grad is None:
+        raise RuntimeError("the rate DRTP step wrote no update into a hidden layer")
+    return tensor.grad
 
 
 def update_angles(engine: SpikingEngine, x: torch.Tensor, y_star: torch.Tensor) -> dict[str, dict[str, float]]:
@@ -64,34 +71,44 @@ def update_angles(engine: SpikingEngine, x: torch.Tensor, y_star: torch.Tensor) 
     }
 
 
-def _spiking_run(folder: Path, seed: int = 0) -> tuple[SpikingEngine, Path]:
-    """The untrained spiking engine of an experiment's run and that run's folder."""
+def _spiking_run(folder: Path, seed: int = 0, device: str = "cpu") -> tuple[SpikingEngine, Path]:
+    """The untrained spiking engine of an experiment's run (on ``device``) and that run's folder."""
     _, configs = load_experiment(folder)
     config = next(c for c in configs if c.engine == "spiking" and c.seed == seed)
-    engine = build_engine(config)
+    engine = build_engine(replace(config, device=device))
     assert isinstance(engine, SpikingEngine)
     return engine, folder / "runs" / config.run_name()
 
 
-def run_validation(out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_angle: int = 1000) -> dict[str, Any]:
-    """Run (or resume) both experiments, measure the angles, write ``report.md``/``report.json``
-    and figures into ``out``."""
+def run_validation(
+    out: str | Path = REPORT, jobs: int = 2, threads: int = 1, n_angle: int = 1000, device: str = "cpu"
+) -> dict[str, Any]:
+    """Run (or resume) both experiments on ``device``, measure the angles, write
+    ``report.md``/``report.json`` and figures into ``out``."""
     out = Path(out)
-    versus = run_experiment(VERSUS, jobs=jobs, threads=threads)
-    sweep = run_experiment(SWEEP, jobs=jobs, threads=threads)
+    versus = run_experiment(VERSUS, jobs=jobs, threads=threads, device=device)
+    sweep = run_experiment(SWEEP, jobs=jobs, threads=threads, device=device)
     torch.set_num_threads(threads)
     train, test = load_dataset("mnist")
     x, y_star = train.x[:n_angle], train.targets(slice(0, n_angle))
-    engine, run_dir = _spiking_run(VERSUS)
+    engine, run_dir = _spiking_run(VERSUS, device=device)
     angles = {"initial": update_angles(engine, x, y_star)}
-    engine = load_trained(run_dir)
-    assert isinstance(engine, SpikingEngine)
+    trained = load_trained(run_dir, device=device)
+    assert isinstance(trained, SpikingEngine)
+    engine = trained
     angles["trained"] = update_angles(engine, x, y_star)
 
-    rec = record(engine, test.x[:100], neurons=4)
+    prediction = int(engine.predict(test.x[:1])[1][0])  # test digit 0, encoded as in record
+    rec = record(engine, test.x[:100], neurons=sorted({0, 1, 2, 3, prediction}))
     threshold = engine.options.neuron.threshold
     out.mkdir(parents=True, exist_ok=True)
-    plots.spike_raster(rec, out / "raster.png", title="trained spiking DRTP network, one test digit")
+    plots.spike_raster(
+        rec,
+        out / "raster.png",
+        title="trained spiking DRTP network, one test digit",
+        label=int(test.y[0]),
+        prediction=prediction,
+    )
     plots.membrane_traces(rec, out / "membrane.png", threshold, title="membrane potentials (pre-reset)")
     plots.rate_histograms(
         rec,
