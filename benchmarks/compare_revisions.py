@@ -4,7 +4,10 @@ Each case trains one epoch through the public ``train()`` API, which both revisi
 fresh process per measurement whose ``PYTHONPATH`` points at that revision's tree (the baseline is
 unpacked from git with ``git archive``; both package layouts, before and after the grouping by role,
 are imported). The time is the epoch's training time from
-``metrics["seconds"]``: no process start, data loading or evaluation. Repeats alternate between
+``metrics["seconds"]``: no process start, data loading or evaluation. After a short warm-up epoch the
+heap is frozen (``gc.freeze()``): otherwise whether one of Python's full garbage collections
+(about 80 ms each with torch's heap) falls inside the timed epoch depends on each revision's exact
+allocation count, which moved BPTT's epoch by 20 % between revisions with identical steps. Repeats alternate between
 the revisions; the report gives medians and the ratio current / baseline (below 1: faster now).
 
     python benchmarks/compare_revisions.py --baseline 15e9f39 --threads 1 --repeats 5
@@ -54,7 +57,7 @@ CASES = {
     },
 }
 SNIPPET = """
-import json, sys, torch
+import gc, json, sys, torch
 try:
     from snn_drtp.runs.config import TrainConfig
     from snn_drtp.runs.training import train
@@ -65,6 +68,8 @@ fields = json.loads(sys.argv[1])
 base = dict(epochs=1, test_subset=100, angle_batch=0, threads=int(sys.argv[2]))
 warm = dict(fields, train_subset=min(fields.get("train_subset", 60000), 300))
 train(TrainConfig(**{**base, **warm}), None, progress=False, log=None)
+gc.collect()
+gc.freeze()  # the heap so far out of the collector's way: a full collection inside the epoch costs the same in both
 metrics = train(TrainConfig(**{**base, **fields}), None, progress=False, log=None)
 print(json.dumps(metrics["seconds"][0]))
 """
@@ -143,7 +148,8 @@ def main() -> None:
         f"# Training speed: {revisions['current']} against {revisions['baseline']}",
         "",
         f"`{command}`, torch {torch.__version__}, {args.threads} thread(s); medians of {args.repeats} runs per "
-        "revision, alternating, each in a fresh process; the time is the epoch's training time.",
+        "revision, alternating, each in a fresh process; the time is the epoch's training time, after a warm-up "
+        "epoch and gc.freeze().",
         "",
         "| case | baseline s/epoch | current s/epoch | current / baseline |",
         "|---|---|---|---|",

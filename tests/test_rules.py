@@ -1,6 +1,7 @@
 """Each rule's update on a tiny rate network equals its closed form (Frenkel et al. 2021, Fig. 1),
 written out in NumPy here; BP equals autograd; a rule defined in a test runs in both engines."""
 
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -269,3 +270,16 @@ def test_engines_do_not_read_rule_names():
         assert ".name ==" not in source and "rule.name" not in source, module.__name__
         for name in rule_names():
             assert f'"{name}"' not in source and f"'{name}'" not in source, (module.__name__, name)
+
+
+@pytest.mark.parametrize("engine", ["rate", "spiking"])
+def test_engines_refuse_a_rule_given_by_name(engine):
+    params = Params(tiny_spec(), seed=0)
+    model = RateEngine(params) if engine == "rate" else SpikingEngine(params, SpikingOptions(steps=3))
+    x, y_star = batch()
+    with pytest.raises(
+        TypeError, match=re.escape("rule 'drtp' is a name; engines take a rule object: get_rule('drtp')")
+    ):
+        model.train_step(x, y_star, "drtp")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rule 3 is a int, not a Rule"):
+        model.learning_signals(x, y_star, 3)  # type: ignore[arg-type]
