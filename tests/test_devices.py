@@ -23,7 +23,7 @@ from snn_drtp.data.tensors import TensorData
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import alignment, evaluate, train_epoch
+from snn_drtp.runs.training import alignment, evaluate, evaluate_run, train, train_epoch
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.monitors import record
 
@@ -174,3 +174,52 @@ def test_event_driven_products_allocate_on_the_parameters_device(rule: str) -> N
     engine = make()
     assert engine.layers[0].events(spikes[0], engine.layers[0].start(6, None)) is not None, "not event-driven"
     run_everything(make, lambda e: step_outputs(e, SpikeTrain(spikes), Y, rule))
+
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (run where the device tool lends one)"
+)
+
+
+@CUDA
+@pytest.mark.parametrize("engine", ["rate", "spiking-drtp", "spiking-bp", "spiking-conv"])
+def test_cuda_steps_match_the_cpu(engine: str) -> None:
+    """The same step on cuda and on the CPU: outputs and updates equal up to float32 rounding
+    (the input is a fixed spike train or image batch, so no random draw differs)."""
+    spikes = (torch.rand(8, 6, 1, 1, 40, generator=torch.Generator().manual_seed(9)) < 0.3).float()
+    frames = (torch.rand(6, 5, 2, 6, 6, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    cases = {
+        "rate": (lambda: RateEngine(Params(tiny_spec(("tanh",), (20,), 40, 3), seed=2)), STATIC, Y, "drtp"),
+        "spiking-drtp": (lambda: spiking(tiny_spec(("tanh",), (20,), 40, 3)), SpikeTrain(spikes), Y, "drtp"),
+        "spiking-bp": (lambda: spiking(tiny_spec(("tanh",), (20,), 40, 3)), SpikeTrain(spikes), Y, "bp"),
+        "spiking-conv": (lambda: spiking(conv_spec()), SpikeTrain(frames), torch.eye(4)[torch.arange(5) % 4], "dfa"),
+    }
+    make, x, y, rule = cases[engine]
+    on_cpu = step_outputs(make(), x, y, rule)
+    model = make()
+    model.params.to("cuda")
+    on_gpu = step_outputs(model, x, y, rule)  # inputs and targets stay on the CPU: the engine moves them
+    for g, c in zip(on_gpu, on_cpu, strict=True):
+        assert g.device.type == "cuda"
+        torch.testing.assert_close(g.cpu().float(), c.float(), rtol=1e-4, atol=1e-5)
+
+
+@CUDA
+def test_cuda_training_run_resumes_and_evaluates(tmp_path: Any) -> None:
+    config = TrainConfig(
+        engine="spiking",
+        network="synth-classification",
+        dataset="synth-classification",
+        epochs=1,
+        lr=1e-3,
+        train_subset=200,
+        test_subset=100,
+        angle_batch=50,
+        steps=5,
+        device="cuda",
+    )
+    train(config, tmp_path / "run", progress=False, log=None)
+    metrics = train(TrainConfig(**{**config.to_dict(), "epochs": 2}), tmp_path / "run", progress=False, log=None)
+    assert metrics["epoch"] == [1, 2]
+    result = evaluate_run(tmp_path / "run", "synth-classification", progress=False, examples=50, device="cpu")
+    assert result["examples"] == 50
