@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 TEMPORARY_SUFFIX = ".tmp"
@@ -111,8 +112,6 @@ def write_json_and_markdown(stem: str | Path, data: Any, lines: list[str]) -> st
 
 def atomic_save_npy(path: str | Path, array: Any) -> None:
     """``numpy.save`` to a temporary file in the same folder, then rename over ``path``."""
-    import numpy as np
-
     with _atomic_file(path) as handle:
         np.save(handle, array)
 
