@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # (behaviour, file, code as it is, code broken, pytest arguments of the tests that should fail)
 BREAKS = [
     (
+        "devices: a run's device checked before its engine is built (evaluate on a machine without it)",
+        "snn_drtp/runs/training.py",
+        "    resolve_device(where)\n",
+        "    pass\n",
+        "tests/test_bad_input.py -k missing_gpu",
+    ),
+    (
         "bad input: spec [neuron] dt >= tau_mem",
         "snn_drtp/runs/config.py",
         '            check_neuron(spec_neuron, f"network {self.network}: [neuron] ")\n',

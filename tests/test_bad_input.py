@@ -20,6 +20,7 @@ from snn_drtp.core.networks import load_spec
 from snn_drtp.data.events import cached_frames
 from snn_drtp.data.frames import FrameSpec
 from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import evaluate_run
 from snn_drtp.studies.experiments import load_experiment, summarise_existing
 
 SPEC = """name = "small"
@@ -363,3 +364,17 @@ def test_a_run_continues_only_on_the_device_kind_it_was_trained_on(trained, spec
     torch.save(state, run / "checkpoint.pt")
     line = cli_error(capsys, "train", "--network", str(spec_file), *TINY, "--epochs", "2", "--out", str(run))
     assert "was trained on cuda" in line and "--device cuda" in line, line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_evaluating_on_a_missing_gpu_is_refused_and_the_cpu_can_be_asked_for(trained, tmp_path, capsys):
+    line = cli_error(capsys, "evaluate", str(trained), "--dataset", "synth-classification", "--device", "cuda")
+    assert "CUDA is not available on this machine; use --device cpu" in line, line
+    run = tmp_path / "gpu-run"
+    shutil.copytree(trained, run)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state["config"]["device"] = "cuda"  # as a run trained on a GPU records it
+    torch.save(state, run / "checkpoint.pt")
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):  # the API: the run's device
+        evaluate_run(run, "synth-classification", progress=False)
+    assert main(["evaluate", str(run), "--dataset", "synth-classification"]) == 0  # the CLI's default: cpu

@@ -29,6 +29,7 @@ from snn_drtp.core.atomic import (
     folder_lock,
     interrupts_deferred,
 )
+from snn_drtp.core.devices import resolve_device
 from snn_drtp.core.engines import Engine
 from snn_drtp.core.metrics import angle_degrees
 from snn_drtp.core.networks import load_spec
@@ -219,8 +220,13 @@ def load_trained(run_dir: str | Path, engine: str | None = None, device: str | N
 
 
 def _engine_of(state: dict[str, Any], engine: str | None = None, device: str | None = None) -> Engine:
+    """The engine a checkpoint's configuration names (or ``engine``) on its device (or ``device``,
+    checked first: a run trained on a GPU is evaluated on a machine without one by asking for the
+    CPU), over the checkpoint's parameters."""
     config = TrainConfig.from_dict(state["config"])
-    model = build_engine(replace(config, engine=engine or config.engine, device=device or config.device))
+    where = device or config.device
+    resolve_device(where)
+    model = build_engine(replace(config, engine=engine or config.engine, device=where))
     model.params.load_state_dict(state["model"])
     return model
 
