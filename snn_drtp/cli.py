@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("--split", choices=("test", "train"), default="test", help="split")
     ev.add_argument("--engine", choices=ENGINES, default=None, help="simulate in this engine (unset: the run's)")
     ev.add_argument("--examples", type=int, default=None, help="only the split's first N examples (unset: all)")
-    ev.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+    ev.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N or mps (unset: the run's)")
 
     nr = sub.add_parser("nir", help="networks to and from NIR (the neuromorphic intermediate representation)")
     nr_sub = nr.add_subparsers(dest="nir_command", required=True)
@@ -220,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("path", help="experiments/NAME or its experiment.toml")
     e.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     e.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    e.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+    e.add_argument(
+        "--device", default=None, help="torch device: cpu, cuda, cuda:N or mps (unset: the experiment's, else cpu)"
+    )
     e.add_argument("--summarise", action="store_true", help="only rewrite the summary from the runs' metrics.json")
 
     v = sub.add_parser(

@@ -375,6 +375,8 @@ def test_evaluating_on_a_missing_gpu_is_refused_and_the_cpu_can_be_asked_for(tra
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     state["config"]["device"] = "cuda"  # as a run trained on a GPU records it
     torch.save(state, run / "checkpoint.pt")
-    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):  # the API: the run's device
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):  # the run's device by default
         evaluate_run(run, "synth-classification", progress=False)
-    assert main(["evaluate", str(run), "--dataset", "synth-classification"]) == 0  # the CLI's default: cpu
+    line = cli_error(capsys, "evaluate", str(run), "--dataset", "synth-classification")
+    assert "device 'cuda': CUDA is not available on this machine; use --device cpu" in line, line
+    assert main(["evaluate", str(run), "--dataset", "synth-classification", "--device", "cpu"]) == 0

@@ -9,7 +9,9 @@ from test_spiking_updates import engine_for, labels, spike_train
 
 from snn_drtp.core.networks import parse_spec
 from snn_drtp.core.params import Params
+from snn_drtp.data.tensors import TensorData
 from snn_drtp.rules import get_rule
+from snn_drtp.runs.training import alignment
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.bptt import backward_through_time
 from snn_drtp.spiking.encoders import rate
@@ -183,3 +185,32 @@ def test_bptt_training_step_draws_the_dropout_masks_of_the_three_factor_step():
         torch.testing.assert_close(got, layer.weight.grad, rtol=0, atol=0)
     backward_through_time(engine.params, engine.layers, SpikeTrain(spikes), y_star, get_rule("bp"), [None, None])
     assert not torch.equal(stepped[0], engine.params.layers[0].weight.grad), "dropout must change the gradient"
+
+
+def test_alignment_angles_cover_a_frozen_hidden_layer():
+    """conv-mnist-random style: a frozen first layer. BPTT's learning signals include its dJ/dW_1
+    (as the three-factor rules' do), so every hidden layer gets an angle (the pairing raised before)."""
+    spec = parse_spec(
+        {
+            "name": "frozen-first",
+            "input_shape": [1, 1, 5],
+            "layers": [
+                {"kind": "dense", "units": 6, "trainable": False},
+                {"kind": "dense", "units": 4},
+                {"kind": "dense", "units": 3, "activation": "sigmoid"},
+            ],
+        }
+    )
+    engine = SpikingEngine(
+        Params(spec, seed=1), SpikingOptions(steps=10, neuron=LIFParams(tau_mem=5e-3, threshold=0.2))
+    )
+    with torch.no_grad():
+        for layer in engine.params.layers:
+            layer.weight.mul_(8.0)
+    x = torch.rand(6, 1, 1, 5, generator=torch.Generator().manual_seed(4))
+    bptt = engine.learning_signals(x, labels(6), get_rule("bp"))
+    drtp = engine.learning_signals(x, labels(6), get_rule("drtp"))
+    assert [s.shape for s in bptt] == [s.shape for s in drtp] == [(6, 5), (4, 6)]
+    assert bptt[0].abs().sum() > 0 and engine.params.layers[0].weight.grad is None
+    data = TensorData(x, torch.arange(6) % 3, 3)
+    assert set(alignment(engine, data, get_rule("drtp"), 6)) == {"layer1", "layer2"}

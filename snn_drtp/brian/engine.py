@@ -93,6 +93,11 @@ class Brian2Engine(SpikeCountEngine):
             self._networks[key] = BrianNetwork(self.sizes, self.options, replicas, record)
         return self._networks[key]
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """Brian2 computes in float64 whatever the parameters' dtype."""
+        return torch.float64
+
     def _timing_error(self, rule: Rule) -> str:
         return (
             f"rule {rule!r} needs a backward sweep (backpropagation through time), which the Brian2 engine "

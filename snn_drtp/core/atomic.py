@@ -12,7 +12,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ def atomic_save_npy(path: str | Path, array: Any) -> None:
         np.save(handle, array)
 
 
-def clean_stale_temporaries(folder: str | Path, targets: set[str] | None = None) -> list[Path]:
+def clean_stale_temporaries(folder: str | Path, targets: Collection[str] | None = None) -> list[Path]:
     """Remove the temporaries ``.NAME.XXXXXXXX.tmp`` that interrupted atomic writes left directly
     in ``folder`` (only those of the file names in ``targets`` when given) and return them; a
     missing folder has none. It also removes a live writer's temporary, so call it only where no

@@ -340,6 +340,7 @@ def cached_frames(
     data_dir: str | Path | None = None,
     emulator: EmulatorParams | None = None,
     progress: bool = True,
+    rebuild: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The frames and labels of a dataset split, from the cache or computed and cached (atomically).
     Building an entry holds a lock on it (``.<entry>.lock`` in the cache folder): another process
@@ -362,8 +363,10 @@ def cached_frames(
                     atomic_save_npy(labels_path, labels)
                     atomic_save_npy(frames_path, frames)
     cached = read_cache(frames_path, labels_path)
-    if cached is None:  # a corrupt entry, deleted by read_cache (which says so): frame the split again
-        return cached_frames(name, split, spec, data_dir, emulator, progress)
+    if cached is None:  # a corrupt entry, deleted by read_cache (which says so): frame the split again, once
+        if not rebuild:
+            raise RuntimeError(f"frame cache {frames_path} is corrupt again right after it was rebuilt; check the disk")
+        return cached_frames(name, split, spec, data_dir, emulator, progress, rebuild=False)
     frames, labels = cached
     return (spec.finish(frames) if spec.binary else frames), labels
 

@@ -188,9 +188,7 @@ def read_cache(frames_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
         if frames.ndim == 0 or labels.ndim != 1 or len(frames) != len(labels):
             broken = frames_path
             raise ValueError(f"{frames.shape[:1]} frames but {labels.shape[:1]} labels")
-    except PermissionError:
-        raise  # not corrupt, only unreadable here: nothing is deleted
-    except (ValueError, EOFError, OSError) as exc:
+    except (ValueError, EOFError) as exc:  # np.load's format errors; an OSError (permissions, memory, I/O) is raised
         print(
             f"snn-drtp: note: frame cache {broken} is corrupt ({type(exc).__name__}: {exc}); "
             "deleted it, rebuilding the frames of this split",

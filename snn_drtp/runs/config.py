@@ -27,7 +27,7 @@ SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chu
 OPTIMIZERS = ("adam", "sgd")
 EXAMPLES = {"lr": 1e-3, "train_subset": 1000, "test_subset": 1000, "threads": 1, "init_from": "runs/<run folder>"}
 """Example values that type errors suggest where a field's default is no example."""
-NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target", "device")
+NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target")
 """Fields that do not change a run's numbers (``epochs``: a run may be extended; Brian2's targets
 compute the same float64 operations)."""
 
@@ -191,6 +191,7 @@ class TrainConfig:
         d = self.validate().to_dict()
         for key in NOT_NUMBERS:
             d.pop(key)
+        d["device"] = resolve_device(self.device).type  # random draws differ between kinds of device, not units
         event_data = is_event_dataset(self.dataset)
         if not self.spiking:
             for key in SPIKING_FIELDS:

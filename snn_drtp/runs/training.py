@@ -9,6 +9,7 @@ epoch and gives the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import math
@@ -43,12 +44,15 @@ from snn_drtp.runs.build import build_engine
 from snn_drtp.runs.config import TrainConfig
 
 LAST_N = 10
+RUN_FILES = frozenset({"config.json", "metrics.json", "checkpoint.pt"})
+"""The files ``train`` writes atomically into a run folder (whose leftover temporaries it removes)."""
 CHECKPOINT_FORMAT = 2
 """2: checkpoints record the engine's ``numbers_version``; format 1 (no such key) is version 1."""
 CHECKPOINT_KEYS = ("config", "model", "metrics")
 """What every checkpoint holds (resume also reads ``optimizer`` and ``generator``)."""
-UNREADABLE = (EOFError, RuntimeError, pickle.UnpicklingError, ValueError, OSError, AttributeError, ImportError)
-"""What ``torch.load`` raises on an empty, truncated or foreign file."""
+UNREADABLE = (EOFError, RuntimeError, pickle.UnpicklingError, ValueError, AttributeError, ImportError)
+"""What ``torch.load`` raises on an empty, truncated or foreign file (an OSError, such as a permission
+or I/O error, is raised as it is: the file may be fine)."""
 
 
 class CheckpointError(ValueError):
@@ -74,7 +78,9 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     again = f"delete it (or the whole run folder {run_dir}) and train again: snn-drtp train --out {run_dir}"
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except UNREADABLE as exc:
+    except (*UNREADABLE, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno != errno.EINVAL:  # torch's truncated-archive error is EINVAL
+            raise  # permissions, I/O, memory: the file may be fine, so no advice to delete it
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
         size = path.stat().st_size
         raise CheckpointError(
@@ -348,7 +354,7 @@ def _holding_run_folder(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict
             return fn(config, out_dir, *args, **kwargs)
         check_output_folder(out_dir)
         with folder_lock(out_dir):
-            clean_stale_temporaries(out_dir)
+            clean_stale_temporaries(out_dir, RUN_FILES)
             return fn(config, out_dir, *args, **kwargs)
 
     return locked
@@ -506,7 +512,8 @@ def evaluate_run(
         "epochs": len(state["metrics"]["epoch"]),
     }
     path = run_dir / "evaluations.json"
-    recorded = json.loads(path.read_text()) if path.exists() else {}
-    recorded[f"{dataset}/{split}" + (f"/{model.name}" if model.name != config.engine else "")] = result
-    atomic_write_json(path, recorded)
+    with folder_lock(run_dir, blocking=True, lock_name=".evaluations.lock"):  # concurrent evaluations add, not lose
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        recorded[f"{dataset}/{split}" + (f"/{model.name}" if model.name != config.engine else "")] = result
+        atomic_write_json(path, recorded)
     return result

@@ -48,16 +48,18 @@ def backward_through_time(
     input, the same input spikes), backpropagate J through time, and write the gradients into
     ``.grad`` of the trainable parameters unless ``write_grads`` is false (they are left otherwise
     untouched: the graph is built on detached copies). The result's signals are dJ/dW_k of the
-    trainable hidden layers.
+    trainable hidden layers, and of every hidden layer, frozen ones included, when ``write_grads``
+    is false (learning signals, as the three-factor rules give them).
 
     ``spike_fn(v, theta)`` replaces the surrogate spike function (tests use a smooth one whose
     exact derivative finite differences can check)."""
     opt = layers[0].options
     T, batch, K = inputs.steps, inputs.batch, len(layers)
     spike = spike_fn or partial(_surrogate_spike, slope=opt.slope, surrogate=opt.surrogate)
+    wanted = [layer.trainable or not write_grads for layer in params.layers]  # signals: frozen layers' too
     leaves = [
-        (layer.weight.detach().requires_grad_(layer.trainable), layer.bias.detach().requires_grad_(layer.trainable))
-        for layer in params.layers
+        (layer.weight.detach().requires_grad_(want), layer.bias.detach().requires_grad_(want))
+        for layer, want in zip(params.layers, wanted, strict=True)
     ]
     carries = [layer.carry(torch.Size((batch, *layer.input_shape))) for layer in layers]
 
@@ -96,7 +98,7 @@ def backward_through_time(
         loss = squared_error(y_hat, y_star)
         trainable = [(k, t) for k, pair in enumerate(leaves, start=1) for t in pair if t.requires_grad]
         grads = torch.autograd.grad(loss, [t for _, t in trainable])
-    if write_grads:
+    if write_grads:  # then only trainable layers were differentiated
         for (k, leaf), g in zip(trainable, grads, strict=True):
             owner = params.layer(k)
             target = owner.weight if leaf is leaves[k - 1][0] else owner.bias

@@ -25,8 +25,8 @@ class Recording:
         width = v.shape[-1]
         chosen = range(min(self.neurons, width)) if isinstance(self.neurons, int) else self.neurons
         index = torch.tensor([i for i in chosen if i < width], dtype=torch.long, device=v.device)
-        self.spikes.setdefault(k, []).append(spikes.clone())
-        self.v.setdefault(k, []).append(v.index_select(-1, index))
+        self.spikes.setdefault(k, []).append(spikes.cpu().clone())
+        self.v.setdefault(k, []).append(v.index_select(-1, index).cpu())
 
     @property
     def layers(self) -> list[int]:

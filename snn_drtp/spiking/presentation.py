@@ -212,8 +212,13 @@ class SpikeCountEngine:
             if monitor is not None:
                 raise ValueError(f"rule {rule!r}: backpropagation through time takes no monitor")
             return self._backward(inputs, y_star, rule, masks, learning)
-        factors = self._label_factors(learning, y_star, y_star.dtype)
+        factors = self._label_factors(learning, y_star, self.compute_dtype)
         return self._finish(self._simulate(inputs, y_star, learning, masks, factors, monitor), y_star, learning)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the engine simulates in: the parameters' (Brian2: float64)."""
+        return self.params.layers[0].weight.dtype
 
     def _timing_error(self, rule: Rule) -> str:
         return f"rule {rule!r}: the {self.name} engine does not simulate its timing ({rule.timing.value})"

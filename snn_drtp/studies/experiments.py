@@ -182,14 +182,15 @@ def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
     return train(config, out, progress=False)
 
 
-def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1, device: str = "cpu") -> dict[str, Any]:
+def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1, device: str | None = None) -> dict[str, Any]:
     """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each, on ``device``),
     resuming any that stopped part-way; write ``summary.json``, ``summary.md`` and plots. On Ctrl-C
     the workers stop at once; every run keeps its last finished epoch, and the same call resumes.
     The workers die with this process however it ends, SIGKILL included (Linux)."""
     folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
-    tasks = [(replace(c, threads=threads, device=device), str(folder / "runs" / c.run_name())) for c in configs]
+    configs = [replace(c, device=device) for c in configs] if device is not None else configs
+    tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
     if jobs > 1:
         pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
         with pool:

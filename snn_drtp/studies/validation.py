@@ -74,8 +74,8 @@ def update_angles(engine: SpikingEngine, x: torch.Tensor, y_star: torch.Tensor) 
 def _spiking_run(folder: Path, seed: int = 0, device: str = "cpu") -> tuple[SpikingEngine, Path]:
     """The untrained spiking engine of an experiment's run (on ``device``) and that run's folder."""
     _, configs = load_experiment(folder)
-    config = next(c for c in configs if c.engine == "spiking" and c.seed == seed)
-    engine = build_engine(replace(config, device=device))
+    config = replace(next(c for c in configs if c.engine == "spiking" and c.seed == seed), device=device)
+    engine = build_engine(config)
     assert isinstance(engine, SpikingEngine)
     return engine, folder / "runs" / config.run_name()
 
