@@ -59,8 +59,10 @@ class Activation:
     soft_lif: SoftLIF | None = None
 
     def __post_init__(self) -> None:
-        if self.name == "lif" and self.soft_lif is None:
-            raise ValueError("activation 'lif' needs the neuron's rate curve (SoftLIF): none was given")
+        if (self.name == "lif") != (self.soft_lif is not None):
+            raise ValueError(
+                f"activation {self.name!r}: a SoftLIF rate curve goes with activation 'lif' and only with it"
+            )
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         if self.soft_lif is not None:

@@ -85,7 +85,7 @@ class SpikingEngine(SpikeCountEngine):
         eligibility = self.output.zero_eligibility(batch) if learn else None
         waits = learning.hidden if learning.timing is Timing.OUTPUT else set()
         weight = self.params.layers[0].weight
-        readout = SpikeCountReadout(batch, self.params.spec.n_outputs, T, weight.dtype, weight.device)
+        readout = SpikeCountReadout(batch, self.params.spec.n_outputs, weight.dtype, weight.device)
         for t0, s in inputs.windows(self.options.time_chunk):
             if monitor is not None:
                 flat = s.reshape(s.shape[0], s.shape[1], -1)

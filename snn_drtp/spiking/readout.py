@@ -24,19 +24,14 @@ def squared_error(y_hat: torch.Tensor, y_star: torch.Tensor) -> torch.Tensor:
 
 
 class SpikeCountReadout:
-    """Output spike counts and summed membrane potentials of one presentation of ``steps`` steps."""
+    """Output spike counts and summed membrane potentials of one presentation, window by window
+    (y_hat and the decision are taken from them when the presentation ends)."""
 
     def __init__(
-        self,
-        batch: int,
-        n_outputs: int,
-        steps: int,
-        dtype: torch.dtype = torch.float32,
-        device: torch.device | None = None,
+        self, batch: int, n_outputs: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
     ):
         self.counts = torch.zeros(batch, n_outputs, dtype=dtype, device=device)
         self.v_sum = torch.zeros_like(self.counts)
-        self.steps = steps
 
     def running_error(self, spikes: torch.Tensor, t0: int, y_star: torch.Tensor) -> torch.Tensor:
         """e(t) = count(t) / t - y* for the window's steps t = t0 + 1 ... t0 + n (before :meth:`add`)."""
@@ -49,10 +44,3 @@ class SpikeCountReadout:
     def add(self, out: LIFOutput) -> None:
         self.counts += out.spikes.sum(0)
         self.v_sum += out.v.sum(0)
-
-    @property
-    def y_hat(self) -> torch.Tensor:
-        return self.counts / self.steps
-
-    def prediction(self) -> torch.Tensor:
-        return decide(self.counts, self.v_sum, self.steps)

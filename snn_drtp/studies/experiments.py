@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from snn_drtp.core.atomic import write_json_and_markdown
-from snn_drtp.core.networks import check_field_types, type_error, unknown_keys
+from snn_drtp.core.checks import check_field_types, type_error, unknown_keys
 from snn_drtp.core.paper import MNIST_RESULTS
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
