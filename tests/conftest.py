@@ -9,6 +9,22 @@ from snn_drtp.core.networks import NetworkSpec, parse_spec
 
 torch.set_num_threads(int(os.environ.get("SNN_DRTP_TEST_THREADS", "1")))
 
+SMALL_SPEC = """name = "small"
+input_shape = [1, 16, 16]
+[[layers]]
+kind = "dense"
+units = 12
+[[layers]]
+kind = "dense"
+units = 10
+activation = "sigmoid"
+[neuron]
+tau_mem = 5e-3
+threshold = 0.3
+"""
+"""A 256-12-10 network spec as a TOML text (the synthetic classification task's input), for tests
+that write spec files."""
+
 
 def tiny_spec(
     activations: tuple[str, ...] = ("tanh", "tanh"),

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_SPEC
 from test_event_files import make_folder
 
 from snn_drtp.cli import main
@@ -23,19 +24,7 @@ from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import evaluate_run
 from snn_drtp.studies.experiments import load_experiment, summarise_existing
 
-SPEC = """name = "small"
-input_shape = [1, 16, 16]
-[[layers]]
-kind = "dense"
-units = 12
-[[layers]]
-kind = "dense"
-units = 10
-activation = "sigmoid"
-[neuron]
-tau_mem = 5e-3
-threshold = 0.3
-"""
+SPEC = SMALL_SPEC
 TINY = ["--dataset", "synth-classification", "--epochs", "1", "--train-subset", "40", "--test-subset", "20"]
 TINY += ["--angle-batch", "0", "--lr", "1e-3", "--no-progress"]
 EXPERIMENT = """name = "tiny"

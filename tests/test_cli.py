@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import SMALL_SPEC
 
 from snn_drtp.cli import main
 
@@ -98,19 +99,7 @@ def test_rules_lists_every_rule_with_its_timing(capsys):
     assert {line.split()[0] for line in lines} == {"bp", "fa", "dfa", "sdfa", "drtp", "drtp-ternary", "shallow"}
 
 
-SMALL = """name = "small"
-input_shape = [1, 16, 16]
-[[layers]]
-kind = "dense"
-units = 12
-[[layers]]
-kind = "dense"
-units = 10
-activation = "sigmoid"
-[neuron]
-tau_mem = 5e-3
-threshold = 0.3
-"""
+SMALL = SMALL_SPEC
 
 
 @pytest.mark.slow

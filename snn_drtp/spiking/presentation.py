@@ -153,7 +153,7 @@ class SpikeCountEngine:
         y_star = torch.zeros(inputs.batch, self.params.spec.n_outputs, dtype=weight.dtype, device=weight.device)
         learning = self._learning(None, False, False)
         return self._finish(
-            self._simulate(inputs, y_star, learning, dropout_masks(self.layers, 0, 0.0, None), {}, monitor),
+            self._simulate(inputs, y_star, learning, [None] * len(self.layers), {}, monitor),
             y_star,
             learning,
         )
@@ -267,7 +267,7 @@ class SpikeCountEngine:
         dtype, device = self.params.layers[0].weight.dtype, self.params.layers[0].weight.device
         for k, layer in enumerate(self.params.layers, start=1):
             if learning.writes(k) and k in updates:
-                layer.weight.grad, layer.bias.grad = (g.to(layer.weight.device, dtype) for g in updates[k])
+                layer.weight.grad, layer.bias.grad = (g.to(device, dtype) for g in updates[k])
         signals = [updates[k][0].to(device, dtype) for k in range(1, learning.layers)] if learning.keep_signals else []
         prediction = decide(harvest.counts, harvest.v_sum, harvest.steps)
         return StepResult(y_hat.to(device, dtype), float(squared_error(y_hat, target)), signals, prediction.to(device))
