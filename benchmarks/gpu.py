@@ -37,6 +37,7 @@ from torch import nn
 
 from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.core.devices import resolve_device
+from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.core.networks import load_spec, parse_spec
 from snn_drtp.core.params import Params
 from snn_drtp.data.datasets import load_dataset
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (unset: torch's default)")
     parser.add_argument("--out", default=str(RESULTS / "gpu"))
     args = parser.parse_args(argv)
+    retain_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     report = run(args.device, args.size, args.compiled, args.repeats, tuple(args.cases))

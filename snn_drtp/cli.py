@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
+from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
 from snn_drtp.interop.nir_graph import read_nir, write_nir
@@ -253,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--data-dir", default=None, help="dataset cache (unset: $SNN_DRTP_DATA or ~/.cache/snn-drtp)")
 
     args = parser.parse_args(argv)
+    retain_freed_memory()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

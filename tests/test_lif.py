@@ -199,3 +199,28 @@ def test_lif_step_is_differentiable_with_a_surrogate():
     out, _ = lif_step(x, LIFState(torch.zeros(1, 2)), p, lambda v, th: (v >= th).float() + v - v.detach())
     out.spikes.sum().backward()
     assert x.grad is not None and torch.all(x.grad > 0)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_plain_neurons_scan_the_written_out_recursion_to_the_bit(reset):
+    """Neurons without synaptic current or refractoriness take lif_scan's fused path; it gives
+    v[t] = alpha v[t-1] + (1 - alpha) x[t], s[t] = H(v[t] - theta), then the reset, written out here,
+    to the bit, from a non-resting state; the general path (an input that needs its gradient) too."""
+    p = LIFParams(dt=1e-3, tau_mem=7e-3, threshold=0.4, reset=reset)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(12, 5, 33, generator=g) * 0.7 + 0.3
+    v0 = torch.rand(5, 33, generator=g) * 0.4
+    v, spikes, potentials = v0, [], []
+    for t in range(12):
+        v = p.alpha * v + (1.0 - p.alpha) * x[t]
+        s = (v >= p.threshold).float()
+        spikes.append(s)
+        potentials.append(v)
+        v = v - s * p.threshold if reset == "subtract" else v * (1.0 - s)
+    out, state = lif_scan(x, LIFState(v0), p)
+    assert 0 < float(out.spikes.mean()) < 0.5
+    assert torch.equal(out.spikes, torch.stack(spikes)) and torch.equal(out.v, torch.stack(potentials))
+    assert torch.equal(state.v, v) and out.integrating is None
+    general, general_state = lif_scan(x.clone().requires_grad_(), LIFState(v0), p)
+    assert torch.equal(general.spikes, out.spikes) and torch.equal(general.v.detach(), out.v)
+    assert torch.equal(general_state.v.detach(), v)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from spiking_reference import fast_sigmoid
 
 from snn_drtp.core.networks import parse_spec
@@ -13,6 +14,7 @@ from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.bptt import backward_through_time
+from snn_drtp.spiking.layers import max_pool
 
 DT, TAU, THETA, SLOPE = 1e-3, 5e-3, 0.5, 4.0
 
@@ -166,3 +168,16 @@ def test_bptt_through_a_conv_layer_equals_finite_differences():
                     shifted[k][j].view(-1)[i] += sign * h
                     numeric.view(-1)[i] += sign * unrolled_conv_loss(shifted, spikes, y_star, alpha) / (2 * h)
             torch.testing.assert_close(param.grad, numeric, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("pool, shape", [(2, (3, 4, 6, 8)), (2, (2, 5, 7, 9)), (3, (4, 2, 10, 11))])
+def test_max_pool_equals_torch_max_pooling(pool, shape):
+    """The spiking conv layer's max-pooling (elementwise maxima) gives F.max_pool2d's values, rows
+    and columns past the last whole window dropped, for spikes and for any values."""
+    g = torch.Generator().manual_seed(pool)
+    values = torch.randn(shape, generator=g)
+    spikes = (values > 0.8).float()
+    for x in (values, spikes):
+        assert torch.equal(max_pool(x, pool), F.max_pool2d(x, pool))
+    time_first = torch.stack([values, -values])
+    assert torch.equal(max_pool(time_first, pool)[1], F.max_pool2d(-values, pool))

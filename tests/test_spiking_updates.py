@@ -12,7 +12,7 @@ from spiking_reference import reference_update
 from snn_drtp.core.params import Params
 from snn_drtp.rules import get_rule
 from snn_drtp.spiking import EncodedInput, LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
-from snn_drtp.spiking.events import SpikeEvents
+from snn_drtp.spiking.events import SpikeEvents, block_width, column_blocks
 from snn_drtp.spiking.layers import EVENT_DENSITY, EVENT_MIN_UNITS
 
 DT, TAU, THETA, SLOPE = 1e-3, 5e-3, 0.5, 4.0
@@ -158,43 +158,84 @@ def test_latency_input_across_windows_equals_the_written_out_rule():
         assert_matches(param.grad, e)
 
 
-def test_event_driven_products_run_on_wide_sparse_layers_and_equal_the_reference(monkeypatch):
-    """Input 300 wide at 10 % density into 120 hidden units: the event path is taken (counted here)
-    and the update equals the written-out rule, in windows and with events shared by the current
-    and the update."""
-    calls = {"matmul": 0, "outer_sum": 0}
+def count_event_products(monkeypatch) -> dict[str, int]:
+    """Counts of the event-driven current and update computed from now on."""
+    calls = {"matmul": 0, "add_outer_sum": 0}
     for name in calls:
         real = getattr(SpikeEvents, name)
 
-        def counted(self, *args, _real=real, _name=name):
+        def counted(self, *args, _real=real, _name=name, **kwargs):
             calls[_name] += 1
-            return _real(self, *args)
+            return _real(self, *args, **kwargs)
 
         monkeypatch.setattr(SpikeEvents, name, counted)
-    assert EVENT_MIN_UNITS <= 120
-    engine = engine_for(n_in=300, hidden=120, steps=8, time_chunk=3, gain=2.5)
+    return calls
+
+
+def test_event_driven_products_run_on_wide_sparse_layers_and_equal_the_reference(monkeypatch):
+    """Input 300 wide at 10 % density into 200 hidden units (the weights' transpose and the update
+    in two column blocks): the event path is taken (counted here) and the update equals the
+    written-out rule, in windows and with events shared by the current and the update."""
+    calls = count_event_products(monkeypatch)
+    assert EVENT_MIN_UNITS <= 200 and block_width(300, 200, 4) < 200 and block_width(7 * 3, 200, 4) < 200
+    engine = engine_for(n_in=300, hidden=200, steps=8, time_chunk=3, gain=2.5)
     spikes = spike_train(8, 7, 300, density=0.1, seed=9)
     assert float(spikes.mean()) < EVENT_DENSITY
     check_against_reference(engine, spikes, labels(7), "drtp")
-    assert calls == {"matmul": 3, "outer_sum": 3}
-    dense = engine_for(n_in=300, hidden=120, steps=8, time_chunk=3, gain=2.5, event_driven=False)
+    assert calls == {"matmul": 3, "add_outer_sum": 3}
+    dense = engine_for(n_in=300, hidden=200, steps=8, time_chunk=3, gain=2.5, event_driven=False)
     check_against_reference(dense, spikes, labels(7), "dfa")
-    assert calls == {"matmul": 3, "outer_sum": 3}
+    assert calls == {"matmul": 3, "add_outer_sum": 3}
+
+
+def test_windows_alternating_event_driven_and_dense_products_add_up_to_the_reference(monkeypatch):
+    """Windows of 3 steps: sparse, dense (50 % of the inputs), sparse. The update accumulator moves
+    between the event-driven layout and the dense product's and back; the sum is the rule's."""
+    calls = count_event_products(monkeypatch)
+    engine = engine_for(n_in=300, hidden=200, steps=9, time_chunk=3, gain=2.5)
+    spikes = spike_train(9, 7, 300, density=0.1, seed=9)
+    spikes[3:6] = spike_train(3, 7, 300, density=0.5, seed=10)
+    check_against_reference(engine, spikes, labels(7), "drtp")
+    assert calls == {"matmul": 2, "add_outer_sum": 2}
 
 
 def test_spike_events_sum_the_rows_of_the_events_in_order():
     """S W^T and delta^T S from the event lists of a sparse binary S, rows in any density pattern
-    (empty rows, empty columns, a full row)."""
+    (empty rows, empty columns, a full row); tables of 300 columns go in blocks, whose sums are
+    those of one gather over the whole table to the bit."""
     g = torch.Generator().manual_seed(0)
     S = (torch.rand(37, 53, generator=g) < 0.1).float()
     S[5] = 0
     S[:, 7] = 0
     S[11] = 1
-    W = torch.randn(9, 53, generator=g, dtype=torch.float64)
-    delta = torch.randn(37, 9, generator=g, dtype=torch.float64)
+    for units in (9, 300):
+        W = torch.randn(units, 53, generator=g, dtype=torch.float64)
+        delta = torch.randn(37, units, generator=g, dtype=torch.float64)
+        events = SpikeEvents(S)
+        blocks = column_blocks(W.t())
+        assert len(blocks) == (1 if units == 9 else 3)
+        current = events.matmul(blocks)
+        torch.testing.assert_close(current, S.double() @ W.T)
+        offsets = torch.searchsorted(events.rows, torch.arange(37))
+        whole = torch.nn.functional.embedding_bag(events.cols, W.t().contiguous(), offsets, mode="sum")
+        assert torch.equal(current, whole)
+        update_t = torch.ones(53, units, dtype=torch.float64)
+        events.add_outer_sum(update_t, delta, alpha=0.5)
+        torch.testing.assert_close(update_t, 1.0 + 0.5 * (delta.T @ S.double()).T)
+
+
+def test_spike_events_weigh_event_counts_by_their_values():
+    """Entries other than 0 and 1 (event counts) weigh their rows."""
+    g = torch.Generator().manual_seed(1)
+    S = (torch.rand(20, 30, generator=g) < 0.2).double() * torch.randint(1, 4, (20, 30), generator=g)
+    W = torch.randn(150, 30, generator=g, dtype=torch.float64)
+    delta = torch.randn(20, 150, generator=g, dtype=torch.float64)
     events = SpikeEvents(S)
-    torch.testing.assert_close(events.matmul(W), S.double() @ W.T)
-    torch.testing.assert_close(events.outer_sum(delta), delta.T @ S.double())
+    assert events.values is not None
+    torch.testing.assert_close(events.matmul(column_blocks(W.t())), S.double() @ W.T)
+    update_t = torch.zeros(30, 150, dtype=torch.float64)
+    events.add_outer_sum(update_t, delta)
+    torch.testing.assert_close(update_t, S.double().T @ delta)
 
 
 def test_drtp_hidden_update_does_not_depend_on_output_weights():

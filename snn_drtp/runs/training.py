@@ -32,6 +32,7 @@ from snn_drtp.core.atomic import (
 )
 from snn_drtp.core.devices import resolve_device
 from snn_drtp.core.engines import Engine
+from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.core.metrics import angle_degrees
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.params import Params
@@ -372,9 +373,11 @@ def train(
 
     ``stop_after`` ends the call after that many new epochs (as an interruption would), leaving
     a folder that a later call resumes. A KeyboardInterrupt leaves the last finished epoch's files
-    intact and propagates.
+    intact and propagates. The process's allocator keeps freed memory for reuse from then on
+    (:func:`~snn_drtp.core.memory.retain_freed_memory`: same numbers, large windows much faster).
     """
     config = config.validate()
+    retain_freed_memory()
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None

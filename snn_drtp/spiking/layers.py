@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.nn.grad import conv2d_input, conv2d_weight
 
 from snn_drtp.core.params import LayerParams
-from snn_drtp.spiking.events import SpikeEvents
+from snn_drtp.spiking.events import SpikeEvents, column_blocks
 from snn_drtp.spiking.neuron import LIFOutput, LIFState, lif_scan
 from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.surrogate import get_surrogate
@@ -60,13 +60,35 @@ class LayerRun:
     state: LIFState
     trace: torch.Tensor
     mask: torch.Tensor | None
+    weight_t: list[torch.Tensor] | None = None
+    """W_k^T in the column blocks of the event-driven current, built at its first use in the
+    presentation (the weights do not change during one), not once per window."""
 
 
-class Update(NamedTuple):
-    """Accumulators of a layer's update over a presentation: dJ/dW_k and dJ/db_k (added to in place)."""
+class Update:
+    """Accumulators of a layer's update over a presentation: dJ/dW_k and dJ/db_k, added to in place.
 
-    weight: torch.Tensor
-    bias: torch.Tensor
+    The weight accumulator is held in the layout of the product that adds to it: [N_k, D] for the
+    dense product and convolutions, transposed [D, N_k] for the event-driven update, whose blocks
+    come out that way (adding them into [N_k, D] reads them transposed, 5x slower for 500 x 4,624).
+    A change of layout is an exact copy, so the sum is the same whichever products fed it."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
+        self._weight = torch.zeros_like(weight, memory_format=torch.contiguous_format)
+        self._transposed = False
+        self.bias = torch.zeros_like(bias, memory_format=torch.contiguous_format)
+
+    def weight_as(self, transposed: bool) -> torch.Tensor:
+        """The weight accumulator to add to in place, [N_k, D] or (``transposed``) [D, N_k], contiguous."""
+        if transposed != self._transposed:
+            self._weight = self._weight.t().contiguous()
+            self._transposed = transposed
+        return self._weight
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """dJ/dW_k [N_k, ...] (the shape of W_k), contiguous."""
+        return self.weight_as(False)
 
 
 class Eligibility(NamedTuple):
@@ -119,17 +141,14 @@ class LIFLayer(ABC):
 
     def zero_update(self) -> Update:
         """Zeroed accumulators of dJ/dW_k and dJ/db_k (contiguous, on the weights' device)."""
-        return Update(
-            torch.zeros_like(self.params.weight, memory_format=torch.contiguous_format),
-            torch.zeros_like(self.params.bias, memory_format=torch.contiguous_format),
-        )
+        return Update(self.params.weight, self.params.bias)
 
     def events(self, s: torch.Tensor, run: LayerRun) -> SpikeEvents | None:
         """The input's events when the current is computed per event (default: never)."""
         return None
 
     @abstractmethod
-    def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
+    def current(self, s: torch.Tensor, events: SpikeEvents | None, run: LayerRun) -> torch.Tensor:
         """I_k(t) for every step of a window: [n, N, *input_shape] -> [n, N, *state_shape]."""
 
     def present(self, s: torch.Tensor, run: LayerRun) -> LayerWindow:
@@ -139,7 +158,7 @@ class LIFLayer(ABC):
             s = s * run.mask
         pre, run.trace = trace_scan(s, run.trace, self.options.gamma)
         events = self.events(s, run)
-        out, run.state = lif_scan(self.current(s, events), run.state, self.neuron)
+        out, run.state = lif_scan(self.current(s, events, run), run.state, self.neuron)
         return LayerWindow(pre, out, events if self.options.gamma == 0.0 else None)
 
     def spikes(self, window: LayerWindow) -> torch.Tensor:
@@ -212,27 +231,33 @@ class DenseLIF(LIFLayer):
         return self.params.geometry.weight_shape[0]
 
     def events(self, s: torch.Tensor, run: LayerRun) -> SpikeEvents | None:
-        """Events for inputs without dropout scaling that are sparse, into a wide layer."""
+        """Events for inputs without dropout scaling that are sparse, into a wide layer, on the CPU."""
         if (
-            self.options.event_driven
-            and run.mask is None
-            and self.units >= EVENT_MIN_UNITS
-            and float((s != 0).float().mean()) < EVENT_DENSITY
+            not self.options.event_driven
+            or run.mask is not None
+            or self.units < EVENT_MIN_UNITS
+            or s.device.type != "cpu"
         ):
-            return SpikeEvents(s.reshape(-1, s.shape[-1]))
-        return None
+            return None
+        flat = s.reshape(-1, s.shape[-1])
+        nonzero = flat != 0
+        if int(nonzero.sum()) >= EVENT_DENSITY * nonzero.numel():
+            return None
+        return SpikeEvents(flat, nonzero)
 
-    def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
+    def current(self, s: torch.Tensor, events: SpikeEvents | None, run: LayerRun) -> torch.Tensor:
         n, batch = s.shape[:2]
         weight, bias = self.params.weight, self.params.bias
         if events is not None:
-            return (events.matmul(weight) + bias).view(n, batch, -1)
+            if run.weight_t is None:
+                run.weight_t = column_blocks(weight.t())
+            return events.matmul(run.weight_t, bias).view(n, batch, -1)
         return torch.addmm(bias, s.reshape(n * batch, -1), weight.t()).view(n, batch, -1)
 
     def add_update(self, update: Update, window: LayerWindow, delta: torch.Tensor, steps: int) -> None:
         d = delta.reshape(-1, delta.shape[-1])
         if window.events is not None:
-            update.weight.add_(window.events.outer_sum(d), alpha=1.0 / steps)
+            window.events.add_outer_sum(update.weight_as(transposed=True), d, alpha=1.0 / steps)
         else:
             update.weight.addmm_(d.t(), window.pre.reshape(d.shape[0], -1), alpha=1.0 / steps)
         update.bias.add_(d.sum(0), alpha=1.0 / steps)
@@ -269,6 +294,25 @@ class DenseLIF(LIFLayer):
         return lambda delta, M: delta @ M
 
 
+def max_pool(x: torch.Tensor, pool: int) -> torch.Tensor:
+    """Max-pooling of x [..., H, W] over pool x pool windows (rows and columns past the last whole
+    window dropped): the largest of each window, as ``F.max_pool2d`` gives, taken as pool - 1
+    elementwise maxima down the rows and pool - 1 across the columns (7x faster on the CPU for
+    100 x 16 x 34 x 34 spikes). Not differentiable like max-pooling (which sends the gradient to one
+    input of each window): backpropagation through time pools with ``F.max_pool2d``."""
+    *lead, H, W = x.shape
+    h, w = H // pool, W // pool
+    rows = x[..., : h * pool, : w * pool].reshape(*lead, h, pool, w * pool)
+    out = rows[..., 0, :]
+    for i in range(1, pool):
+        out = torch.maximum(out, rows[..., i, :])
+    cols = out.reshape(*lead, h, w, pool)
+    pooled = cols[..., 0]
+    for j in range(1, pool):
+        pooled = torch.maximum(pooled, cols[..., j])
+    return pooled
+
+
 class ConvLIF(LIFLayer):
     """A convolutional LIF layer: I_k(t) = conv(x_{k-1}(t), W_k) + b_k, LIF neurons on every output
     position, then max-pooling of the spikes (a pooled unit spikes when any of its window does).
@@ -279,7 +323,7 @@ class ConvLIF(LIFLayer):
         spec = self.params.spec
         return spec.stride, spec.padding
 
-    def current(self, s: torch.Tensor, events: SpikeEvents | None) -> torch.Tensor:
+    def current(self, s: torch.Tensor, events: SpikeEvents | None, run: LayerRun) -> torch.Tensor:
         n, batch = s.shape[:2]
         flat = s.reshape(n * batch, *self.input_shape)
         return self.linear(flat, self.params.weight, self.params.bias).view(n, batch, *self.state_shape)
@@ -289,7 +333,8 @@ class ConvLIF(LIFLayer):
         return F.conv2d(s, weight, bias, stride, padding)
 
     def spikes(self, window: LayerWindow) -> torch.Tensor:
-        return self.differentiable_spikes(window.out.spikes)
+        pool = self.params.spec.pool
+        return window.out.spikes if pool <= 1 else max_pool(window.out.spikes, pool)
 
     def differentiable_spikes(self, spikes: torch.Tensor) -> torch.Tensor:
         pool = self.params.spec.pool
