@@ -31,5 +31,7 @@ test-fast: setup
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# The CPU benchmarks in one table (a few minutes); BASELINE: the revision compared with (before the speed work).
+BASELINE ?= b38ed56
 bench: setup
-	$(BIN)/python benchmarks/rate_epoch.py --threads 1 --repeats 5
+	$(BIN)/python benchmarks/bench.py --threads 1 --baseline $(BASELINE)
