@@ -53,13 +53,15 @@ def ratio(a: Any, b: Any) -> float | None:
     return a / b if isinstance(a, float) and isinstance(b, float) else None
 
 
-def spiking_rows(gpu: ModuleType, repeats: int) -> list[dict[str, Any]]:
-    """samples/s of the fc and conv training steps: ours (DRTP, BPTT) and snnTorch's BPTT."""
+def spiking_rows(gpu: ModuleType, repeats: int, size_name: str = "full") -> list[dict[str, Any]]:
+    """samples/s of the fc and conv training steps: ours (DRTP, BPTT) and snnTorch's BPTT, at the
+    sizes of ``benchmarks/gpu.py`` (``tiny`` for the tests)."""
     cpu = torch.device("cpu")
-    size = gpu.SIZES["full"]
+    size = gpu.SIZES[size_name]
+    fc, conv = size["fc"], size["conv"]
     cases = {
-        "spiking 784-1000-10, T = 25, batch 100": gpu.fc_case(size["fc"], cpu, repeats, False),
-        "spiking nmnist-conv, T = 10, batch 100": gpu.conv_case(size["conv"], cpu, repeats, False),
+        f"spiking 784-{fc['hidden']}-10, T = {fc['steps']}, batch {fc['batch']}": gpu.fc_case(fc, cpu, repeats, False),
+        f"spiking nmnist-conv, T = {conv['steps']}, batch {conv['batch']}": gpu.conv_case(conv, cpu, repeats, False),
     }
     rows = []
     for name, case in cases.items():
@@ -132,7 +134,7 @@ def shown(value: Any, digits: int = 2) -> str:
 
 def markdown(report: dict[str, Any]) -> list[str]:
     lines = [
-        f"# Benchmarks on {report['machine']} ({report['threads']} thread)",
+        f"# CPU benchmarks on {report['machine']}, {report['threads']} torch thread(s)",
         "",
         f"`{report['command']}`, torch {report['torch']}; medians in one run; ratios are times faster than the "
         "other (above 1: ours faster), except against the floor: the floor's speed over ours (how many times "
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command += f" --baseline {args.baseline}" if args.baseline else ""
     report = {
         "command": command,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread",
+        "machine": platform.machine(),
         "threads": args.threads,
         "torch": torch.__version__,
         "current": short("HEAD"),

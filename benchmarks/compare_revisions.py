@@ -46,6 +46,16 @@ CASES = {
         "lr": 1e-3,
         "train_subset": 2000,
     },
+    "spiking DRTP, emulated N-MNIST nmnist-conv, T = 10, 1,000 examples, batch 100": {
+        "engine": "spiking",
+        "network": "nmnist-conv",
+        "dataset": "emulated-nmnist",
+        "rule": "drtp",
+        "steps": 10,
+        "batch_size": 100,
+        "lr": 1e-3,
+        "train_subset": 1000,
+    },
     "spiking BPTT, MNIST 784-1000-10, T = 25, 1,000 examples, batch 100": {
         "engine": "spiking",
         "network": "fc1-1000",

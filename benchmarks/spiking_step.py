@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from snn_drtp.core.atomic import write_json_and_markdown
+from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.data import load_dataset
 from snn_drtp.rules import get_rule
 from snn_drtp.runs.build import build_engine
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--mem-batches", type=int, default=3)
     parser.add_argument("--out", default=str(RESULTS / "spiking_step"))
     args = parser.parse_args()
+    retain_freed_memory()
     torch.set_num_threads(args.threads)
     cases = {
         "drtp_event_driven": lambda: train_batches("drtp", 25, args.batches, True),

@@ -33,7 +33,10 @@ from snn_drtp.spiking.options import SpikingOptions
 from snn_drtp.spiking.surrogate import get_surrogate
 
 EVENT_DENSITY = 0.2
-"""Event-driven products pay off below this fraction of non-zero inputs."""
+"""Event-driven products pay off below this fraction of non-zero inputs: the current and update
+of a window (events listed, both products) against the two dense products, 1 thread, crossed at
+a density of 0.3 for 2,500 x 784 inputs into 1,000 units and at 0.15-0.2 for 1,000 x 4,624 into
+500 (the N-MNIST network's dense layer); at a density of 0.1, 2.5x faster than dense."""
 EVENT_MIN_UNITS = 100
 """... and into layers at least this wide."""
 
