@@ -546,6 +546,20 @@ BREAKS = [
         "tests/test_spiking_conv.py -k max_pool",
     ),
     (
+        "experiments: a finished run is read, not redone",
+        "snn_drtp/studies/experiments.py",
+        "    if done is not None:\n        return done\n",
+        "",
+        "tests/test_experiments.py -k finished",
+    ),
+    (
+        "experiments: a finished run is taken only for the same numbers",
+        "snn_drtp/studies/experiments.py",
+        "same = TrainConfig.from_dict(saved).numbers_key() == config.numbers_key()",
+        "same = bool(TrainConfig.from_dict(saved))",
+        "tests/test_experiments.py -k finished",
+    ),
+    (
         "allocator: freed memory retained",
         "snn_drtp/core/memory.py",
         "    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, LARGEST))",

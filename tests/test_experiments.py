@@ -1,9 +1,11 @@
 """Experiment grids: one run per configuration that matters, groups over seeds, summaries."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
+import snn_drtp.studies.experiments as experiments
 from snn_drtp.studies.experiments import group_labels, load_experiment, run_experiment, summarise_existing
 
 
@@ -85,3 +87,33 @@ def test_experiment_spec_errors_name_the_file(tmp_path):
     missing = write_spec(tmp_path / "missing", BASE + "[grid]\nlr = [1e-3]\n")
     with pytest.raises(FileNotFoundError, match="run `snn-drtp experiment"):
         summarise_existing(missing)
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_read_not_redone_even_without_its_checkpoint(tmp_path, monkeypatch):
+    """A committed run (metrics and config, no checkpoint) is taken as it is; a run of the same
+    folder name whose config.json gives other numbers, or that stopped part-way, is trained."""
+    spec = write_spec(tmp_path / "e", BASE + "[grid]\nseed = [0, 1]\n")
+    first = run_experiment(spec, jobs=1)
+    runs = sorted((spec / "runs").iterdir())
+    for run in runs:
+        (run / "checkpoint.pt").unlink()
+    trained = []
+    real_train = experiments.train
+
+    def counted(config, out, **kwargs):
+        trained.append(out)
+        return real_train(config, out, **kwargs)
+
+    monkeypatch.setattr(experiments, "train", counted)
+    again = run_experiment(spec, jobs=1)
+    assert trained == [] and again["groups"] == first["groups"]
+    _, configs = load_experiment(spec)
+    by_folder = {config.run_name(): config for config in configs}
+    config = by_folder[runs[1].name]
+    assert experiments.finished_metrics(config, runs[1]) is not None
+    assert experiments.finished_metrics(replace(config, lr=0.5), runs[1]) is None
+    assert experiments.finished_metrics(replace(config, epochs=2), runs[1]) is None
+    (runs[1] / "metrics.json").unlink()
+    run_experiment(spec, jobs=1)
+    assert trained == [str(runs[1])]

@@ -177,8 +177,31 @@ def _init_worker(parent: int) -> None:
     _die_with_parent(parent)
 
 
+def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | None:
+    """The metrics of a finished run of ``config`` in folder ``out``: all of its epochs recorded
+    in metrics.json and the folder's config.json giving the same numbers. A finished run is read,
+    never redone, whether or not its checkpoint is still there (committed results have none)."""
+    folder = Path(out)
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    saved.pop("network_spec", None)
+    try:
+        same = TrainConfig.from_dict(saved).numbers_key() == config.numbers_key()
+    except (TypeError, ValueError):
+        return None
+    if not same or not isinstance(metrics, dict) or len(metrics.get("epoch", [])) < config.epochs:
+        return None
+    return metrics
+
+
 def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
     config, out = args
+    done = finished_metrics(config, out)
+    if done is not None:
+        return done
     return train(config, out, progress=False)
 
 
