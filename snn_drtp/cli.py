@@ -323,7 +323,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads, device=args.device)
         for label, g in summary["groups"].items():
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
-        return 0
+        for name, error in summary.get("failed", {}).items():
+            print(f"snn-drtp: run {name} failed: {error}", file=sys.stderr)
+        return 1 if summary.get("failed") else 0
     if args.command == "validate":
         check_output_folder(args.out or validation.REPORT)
         validation.run_validation(

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-import snn_drtp.studies.experiments as experiments
+import snn_drtp.studies.sweeps as sweeps
 from snn_drtp.studies.experiments import group_labels, load_experiment, run_experiment, summarise_existing
 
 
@@ -99,21 +99,55 @@ def test_a_finished_run_is_read_not_redone_even_without_its_checkpoint(tmp_path,
     for run in runs:
         (run / "checkpoint.pt").unlink()
     trained = []
-    real_train = experiments.train
+    real_train = sweeps.train
 
     def counted(config, out, **kwargs):
         trained.append(out)
         return real_train(config, out, **kwargs)
 
-    monkeypatch.setattr(experiments, "train", counted)
+    monkeypatch.setattr(sweeps, "train", counted)
     again = run_experiment(spec, jobs=1)
     assert trained == [] and again["groups"] == first["groups"]
     _, configs = load_experiment(spec)
     by_folder = {config.run_name(): config for config in configs}
     config = by_folder[runs[1].name]
-    assert experiments.finished_metrics(config, runs[1]) is not None
-    assert experiments.finished_metrics(replace(config, lr=0.5), runs[1]) is None
-    assert experiments.finished_metrics(replace(config, epochs=2), runs[1]) is None
+    assert sweeps.finished_metrics(config, runs[1]) is not None
+    assert sweeps.finished_metrics(replace(config, lr=0.5), runs[1]) is None
+    assert sweeps.finished_metrics(replace(config, epochs=2), runs[1]) is None
     (runs[1] / "metrics.json").unlink()
     run_experiment(spec, jobs=1)
     assert trained == [str(runs[1])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, jobs):
+    """One run's folder is taken by a file: that run fails with its error, named in the summary and
+    the progress log; the other runs train and are summarised."""
+    spec = write_spec(tmp_path / "e", BASE + "[grid]\nseed = [0, 1, 2]\n")
+    _, configs = load_experiment(spec)
+    blocked = spec / "runs" / configs[1].run_name()
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a folder")
+    lines: list[str] = []
+    summary = run_experiment(spec, jobs=jobs, log=lines.append)
+    assert list(summary["failed"]) == [blocked.name] and "not a folder" in summary["failed"][blocked.name]
+    (group,) = summary["groups"].values()
+    assert sorted(group["seeds"]) == [0, 2]
+    assert f"- `{blocked.name}`: " in (spec / "summary.md").read_text()
+    assert lines[-1].startswith("sweep: 3/3 done (0 read, 2 trained, 1 failed), 0 running, 0 left")
+    assert sum(f"{blocked.name} failed" in line for line in lines) == 1
+
+
+def test_progress_counts_and_estimates_the_time_left():
+    """The estimate is the mean time of the runs trained so far, times the runs left, over jobs."""
+    lines: list[str] = []
+    progress = sweeps.Progress(total=10, jobs=2, log=lines.append)
+    progress.add(sweeps.RunResult("a", {"epoch": [1]}))
+    assert lines[-1] == "sweep: 1/10 done (1 read, 0 trained, 0 failed), 2 running, 9 left"
+    progress.add(sweeps.RunResult("b", {"epoch": [1]}, trained=True, seconds=600.0))
+    progress.add(sweeps.RunResult("c", None, error="ValueError: x", trained=True, seconds=1200.0))
+    assert progress.eta_seconds() == pytest.approx(900.0 * 7 / 2)
+    assert lines[-1] == (
+        "sweep: 3/10 done (1 read, 1 trained, 1 failed), 2 running, 7 left, about 52 min left; c failed: ValueError: x"
+    )

@@ -191,7 +191,7 @@ def test_sigkill_of_an_experiment_takes_its_pool_workers_with_it(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_whose_parent_is_already_gone_exits():
-    code = "from snn_drtp.studies.experiments import _die_with_parent; _die_with_parent(-1); print('alive')"
+    code = "from snn_drtp.studies.sweeps import _die_with_parent; _die_with_parent(-1); print('alive')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert done.returncode == 1 and "alive" not in done.stdout
 

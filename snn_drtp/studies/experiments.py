@@ -22,15 +22,11 @@ form a group, summarised as mean +- std.
 
 from __future__ import annotations
 
-import ctypes
 import difflib
 import json
-import multiprocessing
-import os
-import signal
 import statistics
-import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import product
 from pathlib import Path
@@ -41,7 +37,8 @@ from snn_drtp.core.checks import check_field_types, type_error, unknown_keys
 from snn_drtp.core.paper import MNIST_RESULTS
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import evaluate_run, train
+from snn_drtp.runs.training import evaluate_run
+from snn_drtp.studies.sweeps import run_sweep
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
 SECTIONS = {"name": str, "description": str, "base": dict, "grid": dict, "evaluate": dict}
@@ -142,88 +139,31 @@ def group_labels(configs: list[TrainConfig]) -> list[str]:
     return labels
 
 
-PR_SET_PDEATHSIG = 1
-"""prctl(2) option: the signal the kernel sends a process when the thread that created it exits."""
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel SIGKILL this process when its parent goes, however the parent
-    ends (SIGKILL included), so that no worker trains on into the run folders; a no-op elsewhere.
-    PR_SET_PDEATHSIG fires when the *thread* that started this process exits: the pool's workers are
-    started by the thread that creates the pool, which waits in ``pool.map`` until they are done
-    (workers the pool restarts come from its handler thread, which lives as long as the pool). A
-    parent that died before the call (``getppid`` is no longer ``parent``) ends this process now.
-    If the kernel refuses the call, a warning says so and the worker runs on (an exception here
-    would make the pool restart workers for ever)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        print(
-            f"snn-drtp: warning: prctl(PR_SET_PDEATHSIG) failed ({os.strerror(errno)}); worker {os.getpid()} "
-            "would outlive a killed parent",
-            file=sys.stderr,
-        )
-        return
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _init_worker(parent: int) -> None:
-    """A pool worker's start: Ctrl-C is left to the parent (which stops the pool), and the worker
-    dies with the parent (:func:`_die_with_parent`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
-
-
-def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | None:
-    """The metrics of a finished run of ``config`` in folder ``out``: all of its epochs recorded
-    in metrics.json and the folder's config.json giving the same numbers. A finished run is read,
-    never redone, whether or not its checkpoint is still there (committed results have none)."""
-    folder = Path(out)
-    try:
-        saved = json.loads((folder / "config.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    saved.pop("network_spec", None)
-    try:
-        same = TrainConfig.from_dict(saved).numbers_key() == config.numbers_key()
-    except (TypeError, ValueError):
-        return None
-    if not same or not isinstance(metrics, dict) or len(metrics.get("epoch", [])) < config.epochs:
-        return None
-    return metrics
-
-
-def _run_one(args: tuple[TrainConfig, str]) -> dict[str, Any]:
-    config, out = args
-    done = finished_metrics(config, out)
-    if done is not None:
-        return done
-    return train(config, out, progress=False)
-
-
-def run_experiment(path: str | Path, jobs: int = 1, threads: int = 1, device: str | None = None) -> dict[str, Any]:
-    """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each, on ``device``),
-    resuming any that stopped part-way; write ``summary.json``, ``summary.md`` and plots. On Ctrl-C
-    the workers stop at once; every run keeps its last finished epoch, and the same call resumes.
-    The workers die with this process however it ends, SIGKILL included (Linux)."""
+def run_experiment(
+    path: str | Path,
+    jobs: int = 1,
+    threads: int = 1,
+    device: str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each, on
+    ``device``; :func:`~snn_drtp.studies.sweeps.run_sweep`): finished runs are read, stopped ones
+    resume, failed ones are listed under ``failed`` in the summary (``summary.json``,
+    ``summary.md``, plots), which covers the runs that have metrics. On Ctrl-C the workers stop
+    at once; every run keeps its last finished epoch, and the same call resumes."""
     folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
     configs = [replace(c, device=device) for c in configs] if device is not None else configs
     tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
-    if jobs > 1:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
-        with pool:
-            results = pool.map(_run_one, tasks, chunksize=1)
-    else:
-        results = [_run_one(t) for t in tasks]
+    outcomes = run_sweep(tasks, jobs, log)
+    kept = [(c, r) for c, r in zip(configs, outcomes, strict=True) if r.metrics is not None]
     for dataset in spec.get("evaluate", {}).get("datasets", []):
-        for _, out in tasks:
-            evaluate_run(out, dataset, progress=False)
-    return summarise_experiment(folder, spec, configs, results)
+        for _, result in kept:
+            evaluate_run(result.out, dataset, progress=False)
+    failed = {Path(r.out).name: r.error for r in outcomes if r.error is not None}
+    return summarise_experiment(
+        folder, spec, [c for c, _ in kept], [r.metrics for _, r in kept if r.metrics is not None], failed
+    )
 
 
 def summarise_existing(path: str | Path) -> dict[str, Any]:
@@ -266,8 +206,14 @@ def _evaluation(run: Path, dataset: str) -> dict[str, Any]:
 
 
 def summarise_experiment(
-    folder: Path, spec: dict[str, Any], configs: list[TrainConfig], results: list[dict[str, Any]]
+    folder: Path,
+    spec: dict[str, Any],
+    configs: list[TrainConfig],
+    results: list[dict[str, Any]],
+    failed: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """summary.json and summary.md of the runs' metrics (groups of runs that differ only in their
+    seed), with the runs that ``failed`` (run folder name -> error) listed, and the plots."""
     groups: dict[str, list[tuple[TrainConfig, dict[str, Any]]]] = {}
     for label, config, metrics in zip(group_labels(configs), configs, results, strict=True):
         groups.setdefault(label, []).append((config, metrics))
@@ -325,6 +271,10 @@ def summarise_experiment(
             f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
             f"{paper_txt} | {secs:.1f} |" + "".join(f" {c} |" for c in cells)
         )
+    if failed:
+        summary["failed"] = failed
+        lines += ["", f"Failed runs ({len(failed)}), not in the table:", ""]
+        lines += [f"- `{name}`: {error}" for name, error in failed.items()]
     write_json_and_markdown(folder / "summary", summary, lines)
     curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])

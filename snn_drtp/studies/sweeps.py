@@ -1,0 +1,182 @@
+"""Running a sweep: many training runs, each a configuration and its run folder.
+
+A finished run (all its epochs in metrics.json, the same numbers in config.json) is read, never
+trained again; a run that stopped part-way resumes from its checkpoint; a run that fails is
+reported with its error while the others go on. Runs go ``jobs`` at a time to worker processes
+(the local backend: a process pool whose workers die with the sweep however it ends). Progress is
+one line per finished run (done, running, left, an estimate of the time left), the same on a
+terminal and in a log file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.training import train
+
+Task = tuple[TrainConfig, str]
+"""A run of a sweep: its configuration and its run folder."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What became of a run: its metrics (None when it failed), the error that stopped it, whether
+    it was trained now (not read back) and the seconds it took."""
+
+    out: str
+    metrics: dict[str, Any] | None
+    error: str | None = None
+    trained: bool = False
+    seconds: float = 0.0
+
+
+def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | None:
+    """The metrics of a finished run of ``config`` in folder ``out``: all of its epochs recorded
+    in metrics.json and the folder's config.json giving the same numbers. A finished run is read,
+    never redone, whether or not its checkpoint is still there (committed results have none)."""
+    folder = Path(out)
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    saved.pop("network_spec", None)
+    try:
+        same = TrainConfig.from_dict(saved).numbers_key() == config.numbers_key()
+    except (TypeError, ValueError):
+        return None
+    if not same or not isinstance(metrics, dict) or len(metrics.get("epoch", [])) < config.epochs:
+        return None
+    return metrics
+
+
+def run_one(task: Task) -> RunResult:
+    """A finished run read back, or the run trained (resumed) into its folder; an exception is
+    returned as the run's error, so that the sweep goes on."""
+    config, out = task
+    done = finished_metrics(config, out)
+    if done is not None:
+        return RunResult(out, done)
+    start = time.perf_counter()
+    try:
+        metrics = train(config, out, progress=False)
+    except Exception as exc:  # any failure of one run: reported, the others go on
+        return RunResult(out, None, f"{type(exc).__name__}: {exc}", True, time.perf_counter() - start)
+    return RunResult(out, metrics, None, True, time.perf_counter() - start)
+
+
+def _indexed(item: tuple[int, Task]) -> tuple[int, RunResult]:
+    return item[0], run_one(item[1])
+
+
+class Progress:
+    """Counts of a sweep's runs and one log line per finished run:
+    ``sweep: 5/72 done (4 read, 1 trained, 0 failed), 2 running, 65 left, about 3 h 5 min left``."""
+
+    def __init__(self, total: int, jobs: int, log: Callable[[str], None] | None):
+        self.total, self.jobs, self.log = total, jobs, log
+        self.read = self.trained = self.failed = 0
+        self.trained_seconds = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.read + self.trained + self.failed
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left: the mean time of the runs trained so far, times the runs left, over jobs."""
+        ran = self.trained + self.failed
+        if ran == 0:
+            return None
+        return self.trained_seconds / ran * (self.total - self.done) / self.jobs
+
+    def add(self, result: RunResult) -> None:
+        if result.error is not None:
+            self.failed += 1
+        elif result.trained:
+            self.trained += 1
+        else:
+            self.read += 1
+        self.trained_seconds += result.seconds if result.trained else 0.0
+        if self.log is None:
+            return
+        left = self.total - self.done
+        eta = self.eta_seconds()
+        when = "" if eta is None or left == 0 else f", about {_duration(eta)} left"
+        self.log(
+            f"sweep: {self.done}/{self.total} done ({self.read} read, {self.trained} trained, {self.failed} failed), "
+            f"{min(self.jobs, left)} running, {left} left{when}"
+            + (f"; {result.out} failed: {result.error}" if result.error else "")
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{max(minutes, 1)} min"
+
+
+def run_sweep(tasks: Sequence[Task], jobs: int = 1, log: Callable[[str], None] | None = print) -> list[RunResult]:
+    """Every task's result, in the tasks' order: ``jobs`` runs at a time (in this process when 1).
+    On Ctrl-C the workers stop at once; every run keeps its last finished epoch, and the same call
+    resumes. The workers die with this process however it ends, SIGKILL included (Linux)."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    progress = Progress(len(tasks), jobs, log)
+    results: list[RunResult | None] = [None] * len(tasks)
+    if jobs == 1:
+        for i, task in enumerate(tasks):
+            result = run_one(task)
+            results[i] = result
+            progress.add(result)
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
+        with pool:
+            for i, result in pool.imap_unordered(_indexed, list(enumerate(tasks)), chunksize=1):
+                results[i] = result
+                progress.add(result)
+    return [r for r in results if r is not None]
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the kernel sends a process when the thread that created it exits."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel SIGKILL this process when its parent goes, however the parent
+    ends (SIGKILL included), so that no worker trains on into the run folders; a no-op elsewhere.
+    PR_SET_PDEATHSIG fires when the *thread* that started this process exits: the pool's workers are
+    started by the thread that creates the pool, which waits in ``imap_unordered`` until they are
+    done (workers the pool restarts come from its handler thread, which lives as long as the pool).
+    A parent that died before the call (``getppid`` is no longer ``parent``) ends this process now.
+    If the kernel refuses the call, a warning says so and the worker runs on (an exception here
+    would make the pool restart workers for ever)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        print(
+            f"snn-drtp: warning: prctl(PR_SET_PDEATHSIG) failed ({os.strerror(errno)}); worker {os.getpid()} "
+            "would outlive a killed parent",
+            file=sys.stderr,
+        )
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    """A pool worker's start: Ctrl-C is left to the parent (which stops the pool), and the worker
+    dies with the parent (:func:`_die_with_parent`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
