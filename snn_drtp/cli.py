@@ -31,6 +31,7 @@ from snn_drtp.spiking.surrogate import SURROGATES
 from snn_drtp.studies import emulator_fit, validation
 from snn_drtp.studies.demo import run_demo
 from snn_drtp.studies.experiments import run_experiment, summarise_existing
+from snn_drtp.studies.sweeps import BACKENDS
 
 NEURON_FLAGS = {
     "dt": (float, "time step (s)"),
@@ -225,6 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--device", default=None, help="torch device: cpu, cuda, cuda:N or mps (unset: the experiment's, else cpu)"
     )
     e.add_argument("--summarise", action="store_true", help="only rewrite the summary from the runs' metrics.json")
+    e.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: a process pool of --jobs workers; ray: one Ray task per run (pip install 'snn-drtp[cluster]')",
+    )
+    e.add_argument(
+        "--address", default=None, help="a Ray cluster's address (with --backend ray; unset: a local Ray instance)"
+    )
 
     v = sub.add_parser(
         "validate", help="spike versus rate: accuracy gap, update angles, gap against T", formatter_class=FORMATTER
@@ -320,7 +330,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.summarise:
             summary = summarise_existing(args.path)
         else:
-            summary = run_experiment(args.path, jobs=args.jobs, threads=args.threads, device=args.device)
+            summary = run_experiment(
+                args.path,
+                jobs=args.jobs,
+                threads=args.threads,
+                device=args.device,
+                backend=args.backend,
+                address=args.address,
+            )
         for label, g in summary["groups"].items():
             print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
         for name, error in summary.get("failed", {}).items():

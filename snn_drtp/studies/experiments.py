@@ -145,17 +145,20 @@ def run_experiment(
     threads: int = 1,
     device: str | None = None,
     log: Callable[[str], None] | None = print,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Run every config of the experiment (``jobs`` at a time, ``threads`` torch threads each, on
-    ``device``; :func:`~snn_drtp.studies.sweeps.run_sweep`): finished runs are read, stopped ones
+    ``device``, on the sweep ``backend``, local or ray at ``address``;
+    :func:`~snn_drtp.studies.sweeps.run_sweep`): finished runs are read, stopped ones
     resume, failed ones are listed under ``failed`` in the summary (``summary.json``,
     ``summary.md``, plots), which covers the runs that have metrics. On Ctrl-C the workers stop
     at once; every run keeps its last finished epoch, and the same call resumes."""
-    folder = _spec_path(path).parent
+    folder = _spec_path(path).parent.resolve()
     spec, configs = load_experiment(path)
     configs = [replace(c, device=device) for c in configs] if device is not None else configs
     tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
-    outcomes = run_sweep(tasks, jobs, log)
+    outcomes = run_sweep(tasks, jobs, log, backend, address)
     kept = [(c, r) for c, r in zip(configs, outcomes, strict=True) if r.metrics is not None]
     for dataset in spec.get("evaluate", {}).get("datasets", []):
         for _, result in kept:

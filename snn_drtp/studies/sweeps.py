@@ -3,7 +3,8 @@
 A finished run (all its epochs in metrics.json, the same numbers in config.json) is read, never
 trained again; a run that stopped part-way resumes from its checkpoint; a run that fails is
 reported with its error while the others go on. Runs go ``jobs`` at a time to worker processes
-(the local backend: a process pool whose workers die with the sweep however it ends). Progress is
+(the local backend: a process pool whose workers die with the sweep however it ends) or to Ray
+(one task per run, on a local instance or a cluster; ``pip install 'snn-drtp[cluster]'``). Progress is
 one line per finished run (done, running, left, an estimate of the time left), the same on a
 terminal and in a log file.
 """
@@ -125,13 +126,37 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{max(minutes, 1)} min"
 
 
-def run_sweep(tasks: Sequence[Task], jobs: int = 1, log: Callable[[str], None] | None = print) -> list[RunResult]:
-    """Every task's result, in the tasks' order: ``jobs`` runs at a time (in this process when 1).
-    On Ctrl-C the workers stop at once; every run keeps its last finished epoch, and the same call
-    resumes. The workers die with this process however it ends, SIGKILL included (Linux)."""
+BACKENDS = ("local", "ray")
+"""Where a sweep's runs go: this machine's process pool, or Ray (a local instance or a cluster)."""
+RAY_OBJECT_STORE_BYTES = 100 * 2**20
+"""The object store of a local Ray instance: runs pass only their metrics, so 100 MB is plenty
+(Ray's default, 30 % of the memory, fails where /dev/shm is small, as in containers)."""
+
+
+def run_sweep(
+    tasks: Sequence[Task],
+    jobs: int = 1,
+    log: Callable[[str], None] | None = print,
+    backend: str = "local",
+    address: str | None = None,
+) -> list[RunResult]:
+    """Every task's result, in the tasks' order.
+
+    ``local``: ``jobs`` runs at a time in a process pool (in this process when 1); on Ctrl-C the
+    workers stop at once, and they die with this process however it ends, SIGKILL included (Linux).
+    ``ray``: one Ray task per run asking for the run's CPU threads (and a GPU for a CUDA run), on
+    the cluster at ``address``, or on a local instance of ``jobs`` x threads CPUs started for the
+    sweep and shut down after it. Either way every run keeps its last finished epoch when stopped,
+    and the same call resumes."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sweep backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise ValueError(f"--address {address} is a Ray cluster's address: it needs --backend ray")
     progress = Progress(len(tasks), jobs, log)
+    if backend == "ray":
+        return _ray_sweep(tasks, jobs, progress, address)
     results: list[RunResult | None] = [None] * len(tasks)
     if jobs == 1:
         for i, task in enumerate(tasks):
@@ -145,6 +170,51 @@ def run_sweep(tasks: Sequence[Task], jobs: int = 1, log: Callable[[str], None] |
                 results[i] = result
                 progress.add(result)
     return [r for r in results if r is not None]
+
+
+def _ray_sweep(tasks: Sequence[Task], jobs: int, progress: Progress, address: str | None) -> list[RunResult]:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "the ray backend needs Ray 2.x: pip install 'snn-drtp[cluster]' (or pip install ray==2.60.0)"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        if address is None:
+            cpus = jobs * max((config.threads or 1) for config, _ in tasks) if tasks else jobs
+            ray.init(
+                num_cpus=cpus,
+                object_store_memory=RAY_OBJECT_STORE_BYTES,
+                include_dashboard=False,
+                configure_logging=False,
+            )
+        else:
+            ray.init(address=address)
+    try:
+        remote = ray.remote(run_one)
+        refs = {
+            remote.options(
+                num_cpus=config.threads or 1, num_gpus=1 if str(config.device).startswith("cuda") else 0
+            ).remote((config, out)): i
+            for i, (config, out) in enumerate(tasks)
+        }
+        results: list[RunResult | None] = [None] * len(tasks)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                i = refs[ref]
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # the worker itself died (out of memory, node lost)
+                    result = RunResult(tasks[i][1], None, f"{type(exc).__name__}: {exc}", True)
+                results[i] = result
+                progress.add(result)
+        return [r for r in results if r is not None]
+    finally:
+        if started:
+            ray.shutdown()
 
 
 PR_SET_PDEATHSIG = 1
