@@ -31,6 +31,7 @@ from snn_drtp.spiking.surrogate import SURROGATES
 from snn_drtp.studies import emulator_fit, validation
 from snn_drtp.studies.demo import run_demo
 from snn_drtp.studies.experiments import run_experiment, summarise_existing
+from snn_drtp.studies.report import write_report
 from snn_drtp.studies.sweeps import BACKENDS
 
 NEURON_FLAGS = {
@@ -236,6 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--address", default=None, help="a Ray cluster's address (with --backend ray; unset: a local Ray instance)"
     )
 
+    rp = sub.add_parser(
+        "report",
+        help="the paper's MNIST tables (ours beside the paper's) and figures from experiment folders",
+        formatter_class=FORMATTER,
+    )
+    rp.add_argument("experiments", nargs="+", help="experiments/NAME folders (or their experiment.toml)")
+    rp.add_argument("--out", default="reports/paper", help="report folder")
+
     v = sub.add_parser(
         "validate", help="spike versus rate: accuracy gap, update angles, gap against T", formatter_class=FORMATTER
     )
@@ -343,6 +352,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, error in summary.get("failed", {}).items():
             print(f"snn-drtp: run {name} failed: {error}", file=sys.stderr)
         return 1 if summary.get("failed") else 0
+    if args.command == "report":
+        check_output_folder(args.out)
+        print(write_report(args.experiments, args.out))
+        return 0
     if args.command == "validate":
         check_output_folder(args.out or validation.REPORT)
         validation.run_validation(

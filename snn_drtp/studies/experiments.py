@@ -34,7 +34,7 @@ from typing import Any
 
 from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.core.checks import check_field_types, type_error, unknown_keys
-from snn_drtp.core.paper import MNIST_RESULTS
+from snn_drtp.core.paper import paper_mnist
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import evaluate_run
@@ -242,7 +242,7 @@ def summarise_experiment(
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         paper = None
         if first.engine == "rate" and first.dataset == "mnist":
-            paper = MNIST_RESULTS.get(first.network, {}).get(first.rule)
+            paper = paper_mnist(first.network, first.rule, first.dropout)
         secs = statistics.median(s for _, m in members for s in m["seconds"])
         summary["groups"][label] = {
             "engine": first.engine,

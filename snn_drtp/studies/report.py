@@ -1,0 +1,162 @@
+"""One report from experiment folders: the paper's MNIST tables with our runs beside its numbers.
+
+``snn-drtp report EXPERIMENT... --out DIR`` reads every finished rate-engine MNIST run of the
+experiments (runs still training are counted as pending) and writes into DIR:
+
+* ``table1.md`` and ``table1.csv``: Table 1 with Supplementary Table 1's sDFA column, one row per
+  network and dropout, each cell our mean +- std over seeds beside the paper's, and whether ours
+  falls in the band paper mean +- (2 x paper std + 0.3) percentage points;
+* each experiment's learning curves and alignment angles (PNG);
+* ``index.md``, linking them, with the runs pending.
+
+A run's figure of merit is its test error averaged over its last k epochs, k = min(10, n // 10)
+and at least 1: the paper's last 10 of 100 epochs, while a short run is summarised by its final
+epochs rather than by a mean that reaches back to its first ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from snn_drtp.core.atomic import atomic_write_bytes
+from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
+from snn_drtp.studies.experiments import load_experiment
+from snn_drtp.studies.sweeps import finished_metrics
+
+RULES = ("bp", "fa", "dfa", "drtp", "shallow", "sdfa")
+"""Table 1's columns, then Supplementary Table 1's sDFA."""
+BAND_MARGIN = 0.3
+"""Percentage points added to twice the paper's std: the band a reproduced cell should fall in."""
+
+
+def figure_of_merit(test_errors: list[float]) -> float:
+    """Mean test error (%) over the last k = max(1, min(10, n // 10)) of a run's n epochs."""
+    if not test_errors:
+        raise ValueError("a run with no finished epoch has no figure of merit")
+    k = max(1, min(10, len(test_errors) // 10))
+    return statistics.fmean(test_errors[-k:])
+
+
+@dataclass
+class Cell:
+    """One (network, dropout, rule) of the table: our runs' figures of merit and the paper's."""
+
+    network: str
+    dropout: float
+    rule: str
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def paper(self) -> tuple[float, float] | None:
+        return paper_mnist(self.network, self.rule, self.dropout)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+    @property
+    def in_band(self) -> bool | None:
+        """|ours - paper| <= 2 x paper std + 0.3 (None without a paper cell)."""
+        paper = self.paper
+        return None if paper is None else abs(self.mean - paper[0]) <= 2 * paper[1] + BAND_MARGIN
+
+    def text(self) -> str:
+        paper = self.paper
+        ours = f"{self.mean:.2f} +- {self.std:.2f} (n={len(self.values)})"
+        if paper is None:
+            return ours
+        return f"{ours} / {paper[0]:.2f} +- {paper[1]:.2f} {'in' if self.in_band else 'OUT'}"
+
+
+def collect(experiments: list[Path]) -> tuple[dict[tuple[str, float, str], Cell], list[str]]:
+    """The finished MNIST rate runs of ``experiments`` by (network, dropout, rule), and the folders
+    of the runs not finished yet. A run in two experiments (the same numbers, so the same folder
+    name) counts once."""
+    cells: dict[tuple[str, float, str], Cell] = {}
+    pending: list[Path] = []
+    seen: set[str] = set()
+    for folder in experiments:
+        _, configs = load_experiment(folder)
+        for config in configs:
+            if config.engine != "rate" or config.dataset != "mnist" or config.network not in TABLE1_NETWORKS:
+                continue
+            name = config.run_name()
+            if name in seen:
+                continue
+            out = folder / "runs" / name
+            metrics = finished_metrics(config, out)
+            if metrics is None:
+                pending.append(out)
+                continue
+            seen.add(name)
+            key = (config.network, config.dropout, config.rule)
+            cells.setdefault(key, Cell(*key)).values.append(figure_of_merit(metrics["test_error"]))
+    return cells, [str(p) for p in pending if p.name not in seen]
+
+
+def table_lines(cells: dict[tuple[str, float, str], Cell]) -> list[str]:
+    lines = [
+        "| network | dropout | " + " | ".join(RULES) + " |",
+        "|---|---|" + "---|" * len(RULES),
+    ]
+    for network in TABLE1_NETWORKS:
+        for dropout in DROPOUTS:
+            row = [cells.get((network, dropout, rule)) for rule in RULES]
+            if any(row):
+                lines.append(f"| {network} | {dropout} | " + " | ".join(c.text() if c else "-" for c in row) + " |")
+    return lines
+
+
+def table_csv(cells: dict[tuple[str, float, str], Cell]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["network", "dropout", "rule", "runs", "mean", "std", "paper_mean", "paper_std", "in_band"])
+    for (network, dropout, rule), cell in sorted(cells.items()):
+        paper = cell.paper
+        writer.writerow(
+            [network, dropout, rule, len(cell.values), f"{cell.mean:.4f}", f"{cell.std:.4f}"]
+            + ([f"{paper[0]}", f"{paper[1]}", cell.in_band] if paper else ["", "", ""])
+        )
+    return buffer.getvalue()
+
+
+def write_report(experiments: list[str | Path], out: str | Path) -> Path:
+    """The report folder ``out`` for ``experiments`` (folders or their experiment.toml); returns
+    the path of its index.md."""
+    folders = [Path(e).parent if Path(e).suffix == ".toml" else Path(e) for e in experiments]
+    report = Path(out)
+    report.mkdir(parents=True, exist_ok=True)
+    cells, pending = collect(folders)
+    measured = [c for c in cells.values() if c.in_band is not None]
+    inside = sum(bool(c.in_band) for c in measured)
+    table = [
+        "# MNIST: Table 1 and Supplementary Table 1 (sDFA)",
+        "",
+        "Test error (%), ours (mean +- std over seeds of each run's mean over its last 10 of 100 epochs, or its "
+        "final epochs when shorter) / the paper's (10 trials); 'in': within the paper's mean +- "
+        f"(2 std + {BAND_MARGIN}).",
+        "",
+        *table_lines(cells),
+        "",
+        f"{inside} of {len(measured)} cells in band; {len(pending)} runs pending.",
+    ]
+    atomic_write_bytes(report / "table1.md", ("\n".join(table) + "\n").encode())
+    atomic_write_bytes(report / "table1.csv", table_csv(cells).encode())
+    index = ["# Report", "", f"Experiments: {', '.join(f'`{f}`' for f in folders)}.", "", "- [Table 1](table1.md)"]
+    for folder in folders:
+        for figure in ("learning_curves.png", "angles.png"):
+            if (folder / figure).exists():
+                target = report / f"{folder.name}-{figure}"
+                atomic_write_bytes(target, (folder / figure).read_bytes())
+                index.append(f"- [{folder.name}: {figure.removesuffix('.png').replace('_', ' ')}]({target.name})")
+    index += ["", f"{len(pending)} runs pending (not finished):", ""] + [f"- `{p}`" for p in pending]
+    atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
+    return report / "index.md"

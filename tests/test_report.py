@@ -1,0 +1,75 @@
+"""snn-drtp report: the paper's table from experiment folders, figures of merit written out here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import pytest
+
+from snn_drtp.cli import main
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.studies.report import figure_of_merit
+
+SPEC = """
+name = "table"
+[base]
+dataset = "mnist"
+epochs = 30
+[grid]
+rule = ["drtp", "bp"]
+seed = [0, 1]
+"""
+
+
+def finished_run(folder, config: TrainConfig, errors: list[float]) -> None:
+    """A run folder as a finished run leaves it (config.json, metrics.json), for the table's input."""
+    run = folder / "runs" / config.run_name()
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    (run / "metrics.json").write_text(json.dumps({"epoch": list(range(1, len(errors) + 1)), "test_error": errors}))
+
+
+def test_figure_of_merit_is_the_mean_of_the_last_tenth_up_to_ten_epochs():
+    assert figure_of_merit([9.0] * 90 + [float(i) for i in range(10)]) == pytest.approx(4.5)
+    assert figure_of_merit([5.0, 4.0, 3.0]) == 3.0  # short: the final epoch
+    assert figure_of_merit([9.0] * 27 + [3.0, 2.0, 1.0]) == pytest.approx(2.0)  # 30 epochs: the last 3
+    with pytest.raises(ValueError, match="no finished epoch"):
+        figure_of_merit([])
+
+
+def test_report_puts_our_cells_beside_the_papers_with_the_band(tmp_path, capsys):
+    folder = tmp_path / "table"
+    folder.mkdir()
+    (folder / "experiment.toml").write_text(SPEC)
+    base = TrainConfig(dataset="mnist", epochs=30).validate()
+    # DRTP on fc1-500 (paper 4.61 +- 0.13, band +- 0.56): seeds at 4.91 and 5.31, mean 5.11, in band
+    for seed, last in ((0, 4.91), (1, 5.31)):
+        finished_run(folder, replace(base, rule="drtp", seed=seed).validate(), [9.0] * 27 + [last] * 3)
+    # BP (paper 1.65 +- 0.06, band +- 0.42): one seed at 2.10, out of band; the other not finished
+    finished_run(folder, replace(base, rule="bp", seed=0).validate(), [5.0] * 27 + [2.1] * 3)
+    assert main(["report", str(folder), "--out", str(tmp_path / "report")]) == 0
+    table = (tmp_path / "report" / "table1.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| fc1-500 | 0.0 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "2.10 +- 0.00 (n=1) / 1.65 +- 0.06 OUT"
+    assert cells[5] == "5.11 +- 0.28 (n=2) / 4.61 +- 0.13 in"
+    assert "1 of 2 cells in band; 1 runs pending." in table
+    rows = {(r["rule"]): r for r in csv.DictReader((tmp_path / "report" / "table1.csv").open())}
+    assert rows["drtp"]["runs"] == "2" and rows["drtp"]["in_band"] == "True" and rows["bp"]["in_band"] == "False"
+    index = (tmp_path / "report" / "index.md").read_text()
+    assert "[Table 1](table1.md)" in index and "rate-fc1-500-bp-seed1-" in index
+
+
+def test_a_run_in_two_experiments_counts_once(tmp_path):
+    """The same configuration in two experiments is the same run (same numbers): one value."""
+    base = TrainConfig(dataset="mnist", epochs=30).validate()
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "experiment.toml").write_text(SPEC.replace('rule = ["drtp", "bp"]', 'rule = ["drtp"]'))
+        for seed in (0, 1):
+            finished_run(folder, replace(base, rule="drtp", seed=seed).validate(), [4.0 + seed] * 30)
+    main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "report")])
+    assert "| 4.50 +- 0.71 (n=2) / 4.61 +- 0.13 in |" in (tmp_path / "report" / "table1.md").read_text()
