@@ -602,6 +602,20 @@ BREAKS = [
         "tests/test_report.py",
     ),
     (
+        "report figures: the band is one std over seeds",
+        "snn_drtp/runs/plots.py",
+        "ax.fill_between(x, mean - std, mean + std,",
+        "ax.fill_between(x, mean - 2 * std, mean + 2 * std,",
+        "tests/test_report.py -k seed_bands",
+    ),
+    (
+        "report figures: only the epochs every seed reached",
+        "snn_drtp/runs/plots.py",
+        'epochs = min((len(m.get("epoch", [])) for m in runs), default=0)',
+        'epochs = max((len(m.get("epoch", [])) for m in runs), default=0)',
+        "tests/test_report.py -k seed_bands",
+    ),
+    (
         "allocator: freed memory retained",
         "snn_drtp/core/memory.py",
         "    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, LARGEST))",

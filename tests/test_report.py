@@ -73,3 +73,48 @@ def test_a_run_in_two_experiments_counts_once(tmp_path):
             finished_run(folder, replace(base, rule="drtp", seed=seed).validate(), [4.0 + seed] * 30)
     main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "report")])
     assert "| 4.50 +- 0.71 (n=2) / 4.61 +- 0.13 in |" in (tmp_path / "report" / "table1.md").read_text()
+
+
+def test_seed_bands_plot_the_mean_over_seeds_with_one_std(tmp_path):
+    """Figures 2 and 3: per rule, mean and +- 1 std over its runs, over the epochs all reached."""
+    import numpy as np
+
+    from snn_drtp.runs.plots import seed_bands
+
+    def run(errors, angles):
+        return {
+            "epoch": list(range(1, len(errors) + 1)),
+            "train_error": [e + 1 for e in errors],
+            "test_error": errors,
+            "angle_to_bp": {"layer1": angles, "layer2": [a + 10 for a in angles]},
+        }
+
+    groups = {"dfa": [run([4.0, 2.0, 1.0], [50.0, 40.0, 30.0]), run([6.0, 4.0], [70.0, 60.0])]}
+    fig = seed_bands(groups, tmp_path / "fig.png", "Figure 3")
+    assert (tmp_path / "fig.png").stat().st_size > 0
+    train, test, angle1, angle2 = fig.axes[:4]
+    assert test.get_title() == "(B) test error (%)" and angle2.get_title() == "(D) angle layer2"
+    (line,) = test.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [5.0, 3.0])  # 2 epochs: what both runs reached
+    np.testing.assert_allclose(train.get_lines()[0].get_ydata(), [6.0, 4.0])
+    np.testing.assert_allclose(angle1.get_lines()[0].get_ydata(), [60.0, 50.0])
+    band = test.collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.min(), 3.0 - np.sqrt(2)) and np.isclose(band.max(), 5.0 + np.sqrt(2))
+
+
+@pytest.mark.slow
+def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
+    from snn_drtp.studies.experiments import run_experiment
+
+    folder = tmp_path / "fig3"
+    folder.mkdir()
+    (folder / "experiment.toml").write_text(
+        'name = "fig3"\n[base]\nnetwork = "synth-classification"\ndataset = "synth-classification"\nepochs = 2\n'
+        'batch_size = 50\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 50\n[grid]\nrule = ["dfa", "bp"]\n'
+    )
+    run_experiment(folder, log=None)
+    main(["report", str(folder), "--out", str(tmp_path / "report")])
+    assert (tmp_path / "report" / "synth-classification.png").stat().st_size > 0
+    assert (
+        "[Figure 3 (synth-classification)](synth-classification.png)" in (tmp_path / "report" / "index.md").read_text()
+    )

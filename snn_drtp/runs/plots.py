@@ -368,3 +368,42 @@ def emulator_comparison(real: list, emulated: list, comparison: dict[str, Any], 
     fig.suptitle("N-MNIST: real recordings (top) and the emulation of the same digits (ON red, OFF blue)")
     fig.tight_layout()
     return _save(fig, path, dpi=110)
+
+
+def seed_bands(groups: dict[str, list[dict[str, Any]]], path: str | Path, title: str = "", exact: str = "BP") -> Figure:
+    """The paper's Figures 2 and 3 layout: (A) train and (B) test error in percent (loss where the
+    runs have no error), (C, D, ...) each hidden layer's angle to ``exact``; per group (a rule), the
+    mean over its runs (seeds) per epoch with a band of one standard deviation, over the epochs all
+    its runs have reached."""
+    first = next((m for runs in groups.values() for m in runs if m.get("epoch")), {})
+    kind = "error" if first.get("test_error") and first["test_error"][0] is not None else "loss"
+    layers = sorted({layer for runs in groups.values() for m in runs for layer in m.get("angle_to_bp", {})})
+    panels = [f"train_{kind}", f"test_{kind}", *(f"angle {layer}" for layer in layers)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for p, (ax, panel) in enumerate(zip(axes[0], panels, strict=True)):
+        for i, (label, runs) in enumerate(groups.items()):
+            epochs = min((len(m.get("epoch", [])) for m in runs), default=0)
+            if epochs == 0:
+                continue
+            if panel.startswith("angle "):
+                series = [m.get("angle_to_bp", {}).get(panel.removeprefix("angle "), [])[:epochs] for m in runs]
+            else:
+                series = [m[panel][:epochs] for m in runs]
+            if any(len(s) < epochs for s in series):
+                continue
+            values = np.array(series, dtype=float)
+            mean, std = values.mean(0), values.std(0, ddof=1) if len(series) > 1 else np.zeros(epochs)
+            x = np.arange(1, epochs + 1)
+            ax.plot(x, mean, color=f"C{i % 10}", label=f"{label} (n={len(series)})")
+            ax.fill_between(x, mean - std, mean + std, color=f"C{i % 10}", alpha=0.2, lw=0)
+        name = panel.replace("_", " ")
+        unit = " (%)" if kind == "error" and not panel.startswith("angle") else ""
+        ax.set_title(f"({chr(65 + p)}) {name}{unit}" if not panel.startswith("angle") else f"({chr(65 + p)}) {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"angle to {exact} (deg)" if panel.startswith("angle") else f"{name}{unit}")
+        if panel.startswith("angle"):
+            ax.axhline(90, color="grey", lw=0.8)
+        ax.grid(True, alpha=0.3)
+    place_legend(axes[0][0])
+    fig.suptitle(title)
+    return _save(fig, path)

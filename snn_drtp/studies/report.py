@@ -6,7 +6,9 @@ experiments (runs still training are counted as pending) and writes into DIR:
 * ``table1.md`` and ``table1.csv``: Table 1 with Supplementary Table 1's sDFA column, one row per
   network and dropout, each cell our mean +- std over seeds beside the paper's, and whether ours
   falls in the band paper mean +- (2 x paper std + 0.3) percentage points;
-* each experiment's learning curves and alignment angles (PNG);
+* each experiment's learning curves and alignment angles (PNG), and for the synthetic tasks the
+  paper's Figures 2 and 3 (train and test error or loss, each hidden layer's angle to BP, mean +-
+  std over seeds per epoch);
 * ``index.md``, linking them, with the runs pending.
 
 A run's figure of merit is its test error averaged over its last k epochs, k = min(10, n // 10)
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from snn_drtp.core.atomic import atomic_write_bytes
 from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
+from snn_drtp.runs.plots import seed_bands
 from snn_drtp.studies.experiments import load_experiment
 from snn_drtp.studies.sweeps import finished_metrics
 
@@ -102,6 +107,28 @@ def collect(experiments: list[Path]) -> tuple[dict[tuple[str, float, str], Cell]
     return cells, [str(p) for p in pending if p.name not in seen]
 
 
+def synthetic_groups(experiments: list[Path]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Per synthetic dataset (the paper's Figures 2 and 3), per rule, the metrics of every run of
+    ``experiments`` with at least one finished epoch (runs still training included: a figure shows
+    the epochs all of a rule's runs have reached)."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    seen: set[str] = set()
+    for folder in experiments:
+        _, configs = load_experiment(folder)
+        for config in configs:
+            name = config.run_name()
+            if not config.dataset.startswith("synth-") or name in seen:
+                continue
+            try:
+                metrics = json.loads((folder / "runs" / name / "metrics.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if metrics.get("epoch"):
+                seen.add(name)
+                groups.setdefault(config.dataset, {}).setdefault(config.rule, []).append(metrics)
+    return groups
+
+
 def table_lines(cells: dict[tuple[str, float, str], Cell]) -> list[str]:
     lines = [
         "| network | dropout | " + " | ".join(RULES) + " |",
@@ -157,6 +184,11 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
                 target = report / f"{folder.name}-{figure}"
                 atomic_write_bytes(target, (folder / figure).read_bytes())
                 index.append(f"- [{folder.name}: {figure.removesuffix('.png').replace('_', ' ')}]({target.name})")
+    figures = {"synth-regression": "Figure 2", "synth-classification": "Figure 3"}
+    for dataset, groups in sorted(synthetic_groups(folders).items()):
+        target = report / f"{dataset}.png"
+        seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
+        index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
     index += ["", f"{len(pending)} runs pending (not finished):", ""] + [f"- `{p}`" for p in pending]
     atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
     return report / "index.md"
