@@ -616,6 +616,13 @@ BREAKS = [
         "tests/test_report.py -k seed_bands",
     ),
     (
+        "report: the gap is spiking minus its rate twin",
+        "snn_drtp/studies/report.py",
+        ".append(value - twin)",
+        ".append(twin - value)",
+        "tests/test_report.py -k gap",
+    ),
+    (
         "allocator: freed memory retained",
         "snn_drtp/core/memory.py",
         "    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, LARGEST))",

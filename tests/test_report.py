@@ -118,3 +118,36 @@ def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
     assert (
         "[Figure 3 (synth-classification)](synth-classification.png)" in (tmp_path / "report" / "index.md").read_text()
     )
+
+
+@pytest.mark.slow
+def test_the_spike_versus_rate_gap_is_each_spiking_run_minus_its_rate_twin(tmp_path):
+    """Spiking runs at T = 2 and 4 and their rate twin, two seeds, trained here: the gap at each T is
+    spiking minus rate figure of merit, seed by seed, written out from the runs' metrics."""
+    from snn_drtp.studies.experiments import load_experiment, run_experiment
+    from snn_drtp.studies.report import spike_rate_gaps
+
+    folder = tmp_path / "gap"
+    folder.mkdir()
+    (folder / "experiment.toml").write_text(
+        'name = "gap"\n[base]\nnetwork = "synth-classification"\ndataset = "synth-classification"\nepochs = 1\n'
+        "batch_size = 50\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 0\nlr = 1e-3\n"
+        '[grid]\nseed = [0, 1]\nengine = ["spiking", "rate"]\nsteps = [2, 4]\n'
+    )
+    run_experiment(folder, log=None)
+    _, configs = load_experiment(folder)
+
+    def final_error(config):
+        return json.loads((folder / "runs" / config.run_name() / "metrics.json").read_text())["test_error"][-1]
+
+    rate = {c.seed: final_error(c) for c in configs if c.engine == "rate"}
+    expected = {}
+    for c in configs:
+        if c.engine == "spiking":
+            expected.setdefault(c.steps, []).append(final_error(c) - rate[c.seed])
+    gaps = spike_rate_gaps([folder])
+    assert list(gaps) == [("synth-classification", "synth-classification", "1 epochs", "rate code", "drtp")]
+    (by_steps,) = gaps.values()
+    assert by_steps == expected and sorted(by_steps) == [2, 4]
+    main(["report", str(folder), "--out", str(tmp_path / "report")])
+    assert (tmp_path / "report" / "spike-vs-rate-gap.png").stat().st_size > 0

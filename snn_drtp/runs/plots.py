@@ -407,3 +407,37 @@ def seed_bands(groups: dict[str, list[dict[str, Any]]], path: str | Path, title:
     place_legend(axes[0][0])
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def spike_rate_gap(gaps: dict[tuple[str, ...], dict[int, list[float]]], path: str | Path, title: str = "") -> Figure:
+    """The spike-versus-rate gap in percentage points against T: one line per key (dataset,
+    network, epochs, encoder, rule), the mean over seeds with error bars of one standard deviation
+    (none for a single seed); 0 (no gap) in grey."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    every_t: set[int] = set()
+    for i, (key, by_steps) in enumerate(sorted(gaps.items())):
+        steps = sorted(by_steps)
+        means = [float(np.mean(by_steps[t])) for t in steps]
+        stds = [float(np.std(by_steps[t], ddof=1)) if len(by_steps[t]) > 1 else 0.0 for t in steps]
+        ax.errorbar(
+            steps,
+            means,
+            yerr=stds,
+            color=f"C{i % 10}",
+            marker="o",
+            ms=4,
+            capsize=3,
+            label=", ".join(key),
+        )
+        every_t.update(steps)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(every_t)))
+    ax.xaxis.set_major_formatter(FuncFormatter(plain_number))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("time steps T")
+    ax.set_ylabel("spiking - rate test error (pp)")
+    ax.grid(True, alpha=0.3)
+    place_legend(ax)
+    ax.set_title(title)
+    return _save(fig, path)

@@ -9,6 +9,8 @@ experiments (runs still training are counted as pending) and writes into DIR:
 * each experiment's learning curves and alignment angles (PNG), and for the synthetic tasks the
   paper's Figures 2 and 3 (train and test error or loss, each hidden layer's angle to BP, mean +-
   std over seeds per epoch);
+* where experiments hold spiking runs and their rate twins, the spike-versus-rate gap (spiking
+  minus rate test error) against T per dataset, encoder and rule;
 * ``index.md``, linking them, with the runs pending.
 
 A run's figure of merit is its test error averaged over its last k epochs, k = min(10, n // 10)
@@ -22,13 +24,14 @@ import csv
 import io
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from snn_drtp.core.atomic import atomic_write_bytes
 from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
-from snn_drtp.runs.plots import seed_bands
+from snn_drtp.runs.config import TrainConfig
+from snn_drtp.runs.plots import seed_bands, spike_rate_gap
 from snn_drtp.studies.experiments import load_experiment
 from snn_drtp.studies.sweeps import finished_metrics
 
@@ -129,6 +132,27 @@ def synthetic_groups(experiments: list[Path]) -> dict[str, dict[str, list[dict[s
     return groups
 
 
+def spike_rate_gaps(experiments: list[Path]) -> dict[tuple[str, ...], dict[int, list[float]]]:
+    """The spike-versus-rate gap: per (dataset, network, epochs, encoder, rule) and T, over seeds, the spiking run's
+    figure of merit minus its rate twin's (same dataset, network, rule, seed and every other field
+    but the engine's), from the finished runs of ``experiments``."""
+    finished: dict[str, tuple[TrainConfig, float]] = {}
+    for folder in experiments:
+        _, configs = load_experiment(folder)
+        for config in configs:
+            metrics = finished_metrics(config, folder / "runs" / config.run_name())
+            if metrics is not None and metrics.get("test_error") and metrics["test_error"][0] is not None:
+                finished.setdefault(config.run_name(), (config, figure_of_merit(metrics["test_error"])))
+    rate = {c.run_name(): v for c, v in finished.values() if not c.spiking}
+    gaps: dict[tuple[str, ...], dict[int, list[float]]] = {}
+    for config, value in finished.values():
+        twin = rate.get(replace(config, engine="rate").run_name()) if config.spiking else None
+        if twin is not None:
+            key = (config.dataset, config.network, f"{config.epochs} epochs", f"{config.encoder} code", config.rule)
+            gaps.setdefault(key, {}).setdefault(config.steps, []).append(value - twin)
+    return gaps
+
+
 def table_lines(cells: dict[tuple[str, float, str], Cell]) -> list[str]:
     lines = [
         "| network | dropout | " + " | ".join(RULES) + " |",
@@ -189,6 +213,10 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         target = report / f"{dataset}.png"
         seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
         index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
+    gaps = spike_rate_gaps(folders)
+    if gaps:
+        spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
+        index.append("- [Spike versus rate: the gap against T](spike-vs-rate-gap.png)")
     index += ["", f"{len(pending)} runs pending (not finished):", ""] + [f"- `{p}`" for p in pending]
     atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
     return report / "index.md"
