@@ -623,6 +623,13 @@ BREAKS = [
         "tests/test_report.py -k gap",
     ),
     (
+        "report: Supplementary Figure 4 reads the hidden layer",
+        "snn_drtp/studies/report.py",
+        "hidden, _ = engine.layers[0].forward(x)",
+        "hidden, _ = engine.layers[-1].forward(engine.layers[0].forward(x)[0])",
+        "tests/test_report.py -k supplementary",
+    ),
+    (
         "allocator: freed memory retained",
         "snn_drtp/core/memory.py",
         "    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, LARGEST))",

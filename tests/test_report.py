@@ -151,3 +151,31 @@ def test_the_spike_versus_rate_gap_is_each_spiking_run_minus_its_rate_twin(tmp_p
     assert by_steps == expected and sorted(by_steps) == [2, 4]
     main(["report", str(folder), "--out", str(tmp_path / "report")])
     assert (tmp_path / "report" / "spike-vs-rate-gap.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
+    """BP, DFA and DRTP on 784-1000-10, trained briefly here: the figure is drawn, and the values
+    are the hidden layer's tanh(W_1 x + b_1), written out here from the checkpoint's parameters."""
+    import torch
+
+    from snn_drtp.data import load_dataset
+    from snn_drtp.studies.experiments import run_experiment
+    from snn_drtp.studies.report import hidden_activations, trained_runs_784_1000_10
+
+    folder = tmp_path / "fig4"
+    folder.mkdir()
+    (folder / "experiment.toml").write_text(
+        'name = "fig4"\n[base]\nnetwork = "fc1-1000"\ndataset = "mnist"\nepochs = 1\nbatch_size = 60\n'
+        'train_subset = 300\ntest_subset = 100\nangle_batch = 0\n[grid]\nrule = ["bp", "dfa", "drtp", "shallow"]\n'
+    )
+    run_experiment(folder, log=None)
+    runs = trained_runs_784_1000_10([folder])
+    assert sorted(runs) == ["bp", "dfa", "drtp"]
+    state = torch.load(runs["drtp"] / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
+    weight, bias = (v for k, v in state.items() if k.startswith("layers.0.") or k.startswith("0."))
+    x = load_dataset("mnist")[0].x[:20].reshape(20, -1).float()
+    expected = torch.tanh(x @ weight.T + bias).flatten()
+    torch.testing.assert_close(hidden_activations(runs["drtp"], examples=20), expected)
+    main(["report", str(folder), "--out", str(tmp_path / "report")])
+    assert (tmp_path / "report" / "supp-fig4-activations.png").stat().st_size > 0

@@ -9,6 +9,9 @@ experiments (runs still training are counted as pending) and writes into DIR:
 * each experiment's learning curves and alignment angles (PNG), and for the synthetic tasks the
   paper's Figures 2 and 3 (train and test error or loss, each hidden layer's angle to BP, mean +-
   std over seeds per epoch);
+* Supplementary Figure 4 where trained FC1-1000 runs of BP, DFA and DRTP have their checkpoints
+  here: the distribution of the hidden tanh activations of 10,000 training images (the final
+  network; the paper samples them over the course of training);
 * where experiments hold spiking runs and their rate twins, the spike-versus-rate gap (spiking
   minus rate test error) against T per dataset, encoder and rule;
 * ``index.md``, linking them, with the runs pending.
@@ -28,10 +31,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from snn_drtp.core.atomic import atomic_write_bytes
 from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
+from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.plots import seed_bands, spike_rate_gap
+from snn_drtp.runs.plots import activation_density, seed_bands, spike_rate_gap
+from snn_drtp.runs.training import load_trained
 from snn_drtp.studies.experiments import load_experiment
 from snn_drtp.studies.sweeps import finished_metrics
 
@@ -153,6 +160,43 @@ def spike_rate_gaps(experiments: list[Path]) -> dict[tuple[str, ...], dict[int, 
     return gaps
 
 
+ACTIVATION_EXAMPLES = 10_000
+"""Supplementary Figure 4's sample: 100 examples in each of 100 minibatches (here the first 10,000
+training images through the trained network)."""
+
+
+def trained_runs_784_1000_10(experiments: list[Path]) -> dict[str, Path]:
+    """For Supplementary Figure 4, per rule (BP, DFA, DRTP; FA and DFA are the same rule for one
+    hidden layer), the first finished FC1-1000 MNIST run at dropout 0 whose checkpoint is here."""
+    runs: dict[str, Path] = {}
+    for folder in experiments:
+        _, configs = load_experiment(folder)
+        for config in configs:
+            out = folder / "runs" / config.run_name()
+            if (
+                config.engine == "rate"
+                and config.dataset == "mnist"
+                and config.network == "fc1-1000"
+                and config.dropout == 0.0
+                and config.rule in ("bp", "dfa", "drtp")
+                and config.rule not in runs
+                and (out / "checkpoint.pt").exists()
+                and finished_metrics(config, out) is not None
+            ):
+                runs[config.rule] = out
+    return runs
+
+
+def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.Tensor:
+    """y_1 = tanh(W_1 x + b_1) of a trained run for the first ``examples`` MNIST training images."""
+    engine = load_trained(run)
+    train, _ = load_dataset("mnist")
+    with torch.no_grad():
+        x = train.inputs(slice(0, examples), engine.params.device)
+        hidden, _ = engine.layers[0].forward(x)  # type: ignore[attr-defined]
+    return hidden.flatten().cpu()
+
+
 def table_lines(cells: dict[tuple[str, float, str], Cell]) -> list[str]:
     lines = [
         "| network | dropout | " + " | ".join(RULES) + " |",
@@ -213,6 +257,11 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         target = report / f"{dataset}.png"
         seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
         index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
+    trained = trained_runs_784_1000_10(folders)
+    if trained:
+        values = {rule.upper(): hidden_activations(run) for rule, run in trained.items()}
+        activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
+        index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
     gaps = spike_rate_gaps(folders)
     if gaps:
         spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
