@@ -456,5 +456,5 @@ def activation_density(values: dict[str, torch.Tensor], path: str | Path, title:
         ax.set_xlabel("hidden activation y")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("probability density")
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _save(fig, path)

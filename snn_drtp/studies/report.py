@@ -259,7 +259,8 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
     trained = trained_runs_784_1000_10(folders)
     if trained:
-        values = {rule.upper(): hidden_activations(run) for rule, run in trained.items()}
+        names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
+        values = {names[rule]: hidden_activations(trained[rule]) for rule in names if rule in trained}
         activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
         index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
     gaps = spike_rate_gaps(folders)
