@@ -630,6 +630,13 @@ BREAKS = [
         "tests/test_report.py -k supplementary",
     ),
     (
+        "experiments: an override applies to the matching runs only",
+        "snn_drtp/studies/experiments.py",
+        "            if all(getattr(candidate, key) in allowed for key, allowed in when.items()):",
+        "            if True:",
+        "tests/test_experiments.py -k override",
+    ),
+    (
         "allocator: freed memory retained",
         "snn_drtp/core/memory.py",
         "    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST)) and bool(libc.mallopt(M_TRIM_THRESHOLD, LARGEST))",

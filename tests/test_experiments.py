@@ -1,6 +1,7 @@
 """Experiment grids: one run per configuration that matters, groups over seeds, summaries."""
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -151,3 +152,35 @@ def test_progress_counts_and_estimates_the_time_left():
     assert lines[-1] == (
         "sweep: 3/10 done (1 read, 1 trained, 1 failed), 2 running, 7 left, about 52 min left; c failed: ValueError: x"
     )
+
+
+def test_an_override_sets_fields_for_the_matching_runs_only(tmp_path):
+    """[[override]] when = {rule = [...]} set = {...}: the paper's FA-based runs from zero weights,
+    BP's not, in one grid."""
+    text = BASE + (
+        '[grid]\nrule = ["bp", "fa", "dfa"]\nseed = [0, 1]\n'
+        '[[override]]\nwhen = {rule = ["fa", "dfa"]}\nset = {zero_init = true, lr = 2e-3}\n'
+    )
+    _, configs = load_experiment(write_spec(tmp_path / "e", text))
+    assert len(configs) == 6
+    for config in configs:
+        assert config.zero_init == (config.rule != "bp")
+        assert config.lr == (2e-3 if config.rule != "bp" else 5e-4)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ('[[override]]\nwhen = {rul = ["fa"]}\nset = {zero_init = true}\n', "when has unknown config keys"),
+        ('[[override]]\nwhen = {rule = "fa"}\nset = {zero_init = true}\n', "when rule = 'fa' is not a non-empty list"),
+        ('[[override]]\nwhen = {rule = ["fa"]}\nset = {zero_init = "yes"}\n', "zero_init"),
+        ('[[override]]\nwhen = {rule = ["fa"]}\n', "must hold exactly when"),
+        ("override = 3\n", "is not a list of tables"),
+    ],
+)
+def test_bad_overrides_are_refused_with_the_file_and_the_problem(tmp_path, override, message):
+    text = (override + BASE) if override.startswith("override =") else BASE + '[grid]\nrule = ["fa"]\n' + override
+    spec = write_spec(tmp_path / "e", text)
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        load_experiment(spec)
+    assert str(spec / "experiment.toml") in str(info.value)

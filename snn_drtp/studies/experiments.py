@@ -12,6 +12,9 @@ Spec format (``experiments/NAME/experiment.toml``)::
     seed = [0, 1]
     [evaluate]                # optional: also test every trained run on these datasets' test split
     datasets = ["nmnist-small"]
+    [[override]]              # optional, repeatable: fields set for the grid's runs that match
+    when = {rule = ["fa", "dfa"]}
+    set = {zero_init = true}
 
 Each run's folder is ``runs/<engine>-<network>-<rule>[-T<steps>]-seed<seed>-<hash>``, the hash
 taken over the configuration fields that change its numbers (:meth:`TrainConfig.run_name`):
@@ -41,7 +44,7 @@ from snn_drtp.runs.training import evaluate_run
 from snn_drtp.studies.sweeps import run_sweep
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
-SECTIONS = {"name": str, "description": str, "base": dict, "grid": dict, "evaluate": dict}
+SECTIONS = {"name": str, "description": str, "base": dict, "grid": dict, "evaluate": dict, "override": list}
 """The top-level keys and sections of an experiment.toml and their types."""
 METRICS_KEYS = ("epoch", "test_error", "last10_test_error", "final_test_error", "seconds", "angle_to_bp")
 """The keys of a run's metrics.json that a summary reads."""
@@ -79,20 +82,52 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
             )
         for value in values:
             check_field_types({key: value}, TrainConfig, f"{where}[grid] {key} holds a value that does not fit: ")
+    overrides = _overrides(spec.get("override", []), known, where)
     configs: dict[str, TrainConfig] = {}
     for values in product(*grid.values()):
+        fields = dict(zip(grid, values, strict=True))
+        candidate = replace(base, **fields)
+        for when, settings in overrides:
+            if all(getattr(candidate, key) in allowed for key, allowed in when.items()):
+                fields.update(settings)
         try:
-            config = replace(base, **dict(zip(grid, values, strict=True))).validate()
+            config = replace(base, **fields).validate()
         except ValueError as exc:
             raise ValueError(f"{where}{exc}") from None
         configs.setdefault(config.run_name(), config)
     return spec, list(configs.values())
 
 
+def _overrides(tables: list[Any], known: list[str], where: str) -> list[tuple[dict[str, list[Any]], dict[str, Any]]]:
+    """The ``[[override]]`` tables: ``when`` (field -> the values it applies to) and ``set`` (field ->
+    value), checked against the config's fields, e.g. ``when = {rule = ["fa", "dfa"]}`` and
+    ``set = {zero_init = true}``: those runs of the grid start from zero weights."""
+    parsed = []
+    for i, table in enumerate(tables, start=1):
+        at = f"{where}[[override]] number {i} "
+        if not isinstance(table, dict) or set(table) != {"when", "set"}:
+            raise ValueError(
+                f"{at}must hold exactly when = {{FIELD = [VALUES]}} and set = {{FIELD = VALUE}}, got {table!r}"
+            )
+        when, settings = table["when"], table["set"]
+        if not isinstance(when, dict) or not isinstance(settings, dict):
+            raise ValueError(f'{at}when and set are tables (inline: when = {{rule = ["fa"]}}), got {table!r}')
+        unknown_keys(when, known, f"{at}when has ", "config keys")
+        unknown_keys(settings, known, f"{at}set has ", "config keys")
+        check_field_types(settings, TrainConfig, f"{at}set ")
+        for key, values in when.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{at}when {key} = {values!r} is not a non-empty list; e.g. {key} = [{values!r}]")
+        parsed.append((when, settings))
+    return parsed
+
+
 def _check_sections(spec: dict[str, Any], where: str) -> None:
     """Known top-level keys and sections of the right types: a misspelt ``[bsae]`` would otherwise
     leave ``[base]`` empty and launch runs of the default configuration."""
-    shown = {key: f"[{key}]" if kind is dict else key for key, kind in SECTIONS.items()}
+    shown = {
+        key: f"[{key}]" if kind is dict else f"[[{key}]]" if kind is list else key for key, kind in SECTIONS.items()
+    }
     unknown = sorted(set(spec) - set(SECTIONS))
     if unknown:
         names = [f"[{key}]" if isinstance(spec[key], dict) else key for key in unknown]
@@ -111,8 +146,14 @@ def _check_sections(spec: dict[str, Any], where: str) -> None:
     for key, kind in SECTIONS.items():
         if key in spec and not isinstance(spec[key], kind):
             raise ValueError(
-                f"{where}{shown[key]} = {spec[key]!r} is not a {'table' if kind is dict else 'string'}; "
-                + (f"write it as a [{key}] section of NAME = VALUE lines" if kind is dict else f'write {key} = "..."')
+                f"{where}{shown[key]} = {spec[key]!r} is not a "
+                + {dict: "table", list: "list of tables", str: "string"}[kind]
+                + "; "
+                + {
+                    dict: f"write it as a [{key}] section of NAME = VALUE lines",
+                    list: f"write each as a [[{key}]] section with when = {{...}} and set = {{...}}",
+                    str: f'write {key} = "..."',
+                }[kind]
             )
     evaluate = spec.get("evaluate", {})
     unknown_keys(evaluate, ["datasets"], f"{where}[evaluate] ", "keys")
