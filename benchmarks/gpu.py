@@ -125,7 +125,26 @@ def rate_spikes(x: torch.Tensor, steps: int) -> torch.Tensor:
     return (torch.rand((steps, *x.shape), device=x.device) < x.clamp(0, 1)).to(x.dtype)
 
 
-class SnnTorchNet(nn.Module):
+class UnrolledNet(nn.Module):
+    """``blocks``, each followed by a library's LIF cell, unrolled over time: y_hat = output spike
+    count / T. A subclass gives the cells and their initial states."""
+
+    lifs: nn.ModuleList
+
+    def initial_states(self) -> list[Any]:
+        raise NotImplementedError
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        states = self.initial_states()
+        count: Any = 0
+        for s in spikes:
+            for k, (block, lif) in enumerate(zip(self.blocks, self.lifs, strict=True)):
+                s, states[k] = lif(block(s), states[k])
+            count = count + s
+        return count / spikes.shape[0]
+
+
+class SnnTorchNet(UnrolledNet):
     """The same layers with snnTorch Leaky neurons (beta = exp(-dt / tau_mem), fast-sigmoid surrogate)."""
 
     def __init__(self, blocks: list[nn.Module]):
@@ -139,17 +158,11 @@ class SnnTorchNet(nn.Module):
             snn.Leaky(beta=NEURON.alpha, threshold=NEURON.threshold, spike_grad=grad, reset_delay=False) for _ in blocks
         )
 
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        mems: list[Any] = [lif.init_leaky() for lif in self.lifs]
-        count: Any = 0
-        for s in spikes:
-            for k, (block, lif) in enumerate(zip(self.blocks, self.lifs, strict=True)):
-                s, mems[k] = lif(block(s), mems[k])
-            count = count + s
-        return count / spikes.shape[0]
+    def initial_states(self) -> list[Any]:
+        return [lif.init_leaky() for lif in self.lifs]
 
 
-class NorseNet(nn.Module):
+class NorseNet(UnrolledNet):
     """The same layers with norse LIFBox neurons (no synaptic current), unrolled over time."""
 
     def __init__(self, blocks: list[nn.Module]):
@@ -160,14 +173,8 @@ class NorseNet(nn.Module):
         p = norse.LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / NEURON.tau_mem), v_th=torch.tensor(NEURON.threshold))
         self.lifs = nn.ModuleList(norse.LIFBoxCell(p, dt=NEURON.dt) for _ in blocks)
 
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        states: list[Any] = [None] * len(self.lifs)
-        count: Any = 0
-        for s in spikes:
-            for k, (block, lif) in enumerate(zip(self.blocks, self.lifs, strict=True)):
-                s, states[k] = lif(block(s), states[k])
-            count = count + s
-        return count / spikes.shape[0]
+    def initial_states(self) -> list[Any]:
+        return [None] * len(self.lifs)
 
 
 def baseline(

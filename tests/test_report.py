@@ -23,6 +23,13 @@ seed = [0, 1]
 """
 
 
+def experiment(folder, text: str):
+    """An experiment folder holding ``text`` as its experiment.toml."""
+    folder.mkdir(parents=True)
+    (folder / "experiment.toml").write_text(text)
+    return folder
+
+
 def finished_run(folder, config: TrainConfig, errors: list[float]) -> None:
     """A run folder as a finished run leaves it (config.json, metrics.json), for the table's input."""
     run = folder / "runs" / config.run_name()
@@ -40,9 +47,7 @@ def test_figure_of_merit_is_the_mean_of_the_last_tenth_up_to_ten_epochs():
 
 
 def test_report_puts_our_cells_beside_the_papers_with_the_band(tmp_path, capsys):
-    folder = tmp_path / "table"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(SPEC)
+    folder = experiment(tmp_path / "table", SPEC)
     base = TrainConfig(dataset="mnist", epochs=30).validate()
     # DRTP on fc1-500 (paper 4.61 +- 0.13, band +- 0.56): seeds at 4.91 and 5.31, mean 5.11, in band
     for seed, last in ((0, 4.91), (1, 5.31)):
@@ -66,9 +71,7 @@ def test_a_run_in_two_experiments_counts_once(tmp_path):
     """The same configuration in two experiments is the same run (same numbers): one value."""
     base = TrainConfig(dataset="mnist", epochs=30).validate()
     for name in ("a", "b"):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "experiment.toml").write_text(SPEC.replace('rule = ["drtp", "bp"]', 'rule = ["drtp"]'))
+        folder = experiment(tmp_path / name, SPEC.replace('rule = ["drtp", "bp"]', 'rule = ["drtp"]'))
         for seed in (0, 1):
             finished_run(folder, replace(base, rule="drtp", seed=seed).validate(), [4.0 + seed] * 30)
     main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "report")])
@@ -106,11 +109,10 @@ def test_seed_bands_plot_the_mean_over_seeds_with_one_std(tmp_path):
 def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
     from snn_drtp.studies.experiments import run_experiment
 
-    folder = tmp_path / "fig3"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(
+    folder = experiment(
+        tmp_path / "fig3",
         'name = "fig3"\n[base]\nnetwork = "synth-classification"\ndataset = "synth-classification"\nepochs = 2\n'
-        'batch_size = 50\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 50\n[grid]\nrule = ["dfa", "bp"]\n'
+        'batch_size = 50\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 50\n[grid]\nrule = ["dfa", "bp"]\n',
     )
     run_experiment(folder, log=None)
     main(["report", str(folder), "--out", str(tmp_path / "report")])
@@ -125,14 +127,13 @@ def test_the_spike_versus_rate_gap_is_each_spiking_run_minus_its_rate_twin(tmp_p
     """Spiking runs at T = 2 and 4 and their rate twin, two seeds, trained here: the gap at each T is
     spiking minus rate figure of merit, seed by seed, written out from the runs' metrics."""
     from snn_drtp.studies.experiments import load_experiment, run_experiment
-    from snn_drtp.studies.report import spike_rate_gaps
+    from snn_drtp.studies.report import experiment_runs, spike_rate_gaps
 
-    folder = tmp_path / "gap"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(
+    folder = experiment(
+        tmp_path / "gap",
         'name = "gap"\n[base]\nnetwork = "synth-classification"\ndataset = "synth-classification"\nepochs = 1\n'
         "batch_size = 50\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 0\nlr = 1e-3\n"
-        '[grid]\nseed = [0, 1]\nengine = ["spiking", "rate"]\nsteps = [2, 4]\n'
+        '[grid]\nseed = [0, 1]\nengine = ["spiking", "rate"]\nsteps = [2, 4]\n',
     )
     run_experiment(folder, log=None)
     _, configs = load_experiment(folder)
@@ -145,7 +146,7 @@ def test_the_spike_versus_rate_gap_is_each_spiking_run_minus_its_rate_twin(tmp_p
     for c in configs:
         if c.engine == "spiking":
             expected.setdefault(c.steps, []).append(final_error(c) - rate[c.seed])
-    gaps = spike_rate_gaps([folder])
+    gaps = spike_rate_gaps(experiment_runs([folder]))
     assert list(gaps) == [("synth-classification", "synth-classification", "1 epochs", "rate code", "drtp")]
     (by_steps,) = gaps.values()
     assert by_steps == expected and sorted(by_steps) == [2, 4]
@@ -161,16 +162,15 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
 
     from snn_drtp.data import load_dataset
     from snn_drtp.studies.experiments import run_experiment
-    from snn_drtp.studies.report import hidden_activations, trained_runs_784_1000_10
+    from snn_drtp.studies.report import experiment_runs, hidden_activations, trained_runs_784_1000_10
 
-    folder = tmp_path / "fig4"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(
+    folder = experiment(
+        tmp_path / "fig4",
         'name = "fig4"\n[base]\nnetwork = "fc1-1000"\ndataset = "mnist"\nepochs = 1\nbatch_size = 60\n'
-        'train_subset = 300\ntest_subset = 100\nangle_batch = 0\n[grid]\nrule = ["bp", "dfa", "drtp", "shallow"]\n'
+        'train_subset = 300\ntest_subset = 100\nangle_batch = 0\n[grid]\nrule = ["bp", "dfa", "drtp", "shallow"]\n',
     )
     run_experiment(folder, log=None)
-    runs = trained_runs_784_1000_10([folder])
+    runs = trained_runs_784_1000_10(experiment_runs([folder]))
     assert sorted(runs) == ["bp", "dfa", "drtp"]
     state = torch.load(runs["drtp"] / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
     weight, bias = (v for k, v in state.items() if k.startswith("layers.0.") or k.startswith("0."))

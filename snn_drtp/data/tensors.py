@@ -42,12 +42,7 @@ class TensorData:
     def _rows(values: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
         """values[index]; a 1-D tensor of row numbers through ``index_select`` (the same rows, 5x
         faster than advanced indexing for a batch of 60 MNIST images)."""
-        if (
-            isinstance(index, torch.Tensor)
-            and index.dim() == 1
-            and not index.is_floating_point()
-            and index.dtype != torch.bool
-        ):
+        if isinstance(index, torch.Tensor) and index.dim() == 1 and index.dtype in (torch.int32, torch.int64):
             return values.index_select(0, index)
         return values[index]
 

@@ -26,7 +26,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from snn_drtp.data.frames import BIN_US, event_image
-from snn_drtp.spiking.monitors import Recording
+from snn_drtp.spiking.engine import SpikingEngine
+from snn_drtp.spiking.monitors import Recording, record
 
 _LOG_STEPS: tuple[tuple[float, ...], ...] = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))
 """Mantissas of the tick candidates of a log axis, coarsest first."""
@@ -458,3 +459,28 @@ def activation_density(values: dict[str, torch.Tensor], path: str | Path, title:
     axes[0][0].set_ylabel("probability density")
     fig.suptitle(title, y=1.04)
     return _save(fig, path)
+
+
+def activity_figures(engine: SpikingEngine, test: Any, out: Path) -> Recording:
+    """The activity of a trained spiking network on 100 test digits (``test``: a split with
+    ``x`` and ``y``), recorded as in evaluation: a spike raster and membrane traces of the first
+    digit (the output neurons 0-3 and the predicted one), and firing-rate and weight histograms,
+    written to ``out`` as raster.png, membrane.png and rates_weights.png. Returns the recording."""
+    prediction = int(engine.predict(test.x[:1])[1][0])  # test digit 0, encoded as in record
+    rec = record(engine, test.x[:100], neurons=sorted({0, 1, 2, 3, prediction}))
+    out.mkdir(parents=True, exist_ok=True)
+    spike_raster(
+        rec,
+        out / "raster.png",
+        title="trained spiking DRTP network, one test digit",
+        label=int(test.y[0]),
+        prediction=prediction,
+    )
+    membrane_traces(rec, out / "membrane.png", engine.options.neuron.threshold, title="membrane potentials (pre-reset)")
+    rate_histograms(
+        rec,
+        [layer.weight for layer in engine.params.layers],
+        out / "rates_weights.png",
+        title="firing rates on 100 test digits; trained weights",
+    )
+    return rec

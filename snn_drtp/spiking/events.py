@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 
 CPU_BLOCK_BYTES = 512 * 1024
-"""Bytes of a gathered table's column block on the CPU, half of a 1 MiB L2 cache ..."""
-
-
+"""The size aimed at for a column block of a gathered table: half of a 1 MiB L2 cache."""
 CPU_BLOCK_COLUMNS = (64, 128)
-"""... and between this many columns (a row slice of 256-512 bytes per event)."""
+"""The fewest and most columns of a block (a row slice of 256-512 bytes per event; the widths
+measured fastest for rate-coded MNIST into 1,000 units)."""
 
 
 def block_width(rows: int, cols: int, element_size: int) -> int:

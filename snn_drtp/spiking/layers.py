@@ -16,6 +16,7 @@ input gradient is the rule's third factor.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -306,14 +307,8 @@ def max_pool(x: torch.Tensor, pool: int) -> torch.Tensor:
     *lead, H, W = x.shape
     h, w = H // pool, W // pool
     rows = x[..., : h * pool, : w * pool].reshape(*lead, h, pool, w * pool)
-    out = rows[..., 0, :]
-    for i in range(1, pool):
-        out = torch.maximum(out, rows[..., i, :])
-    cols = out.reshape(*lead, h, w, pool)
-    pooled = cols[..., 0]
-    for j in range(1, pool):
-        pooled = torch.maximum(pooled, cols[..., j])
-    return pooled
+    down = functools.reduce(torch.maximum, rows.unbind(-2))
+    return functools.reduce(torch.maximum, down.reshape(*lead, h, w, pool).unbind(-1))
 
 
 class ConvLIF(LIFLayer):

@@ -12,7 +12,6 @@ from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import load_trained, train
 from snn_drtp.spiking.engine import SpikingEngine
-from snn_drtp.spiking.monitors import record
 
 DEMO = TrainConfig(network="fc1-500", rule="drtp", batch_size=100, lr=1e-3, steps=25)
 """The demo's network, rule and training settings (both engines; epochs, threads and device from the call)."""
@@ -58,17 +57,7 @@ def run_demo(
     assert isinstance(trained, SpikingEngine)
     engine = trained
     _, test = load_dataset("mnist", data_dir)
-    prediction = int(engine.predict(test.x[:1])[1][0])  # test digit 0, encoded as in record
-    rec = record(engine, test.x[:100], neurons=sorted({0, 1, 2, 3, prediction}))
-    plots.spike_raster(
-        rec,
-        out / "raster.png",
-        title="trained spiking DRTP network, one test digit",
-        label=int(test.y[0]),
-        prediction=prediction,
-    )
-    plots.membrane_traces(rec, out / "membrane.png", engine.options.neuron.threshold, title="membrane potentials")
-    plots.rate_histograms(rec, [layer.weight for layer in engine.params.layers], out / "rates_weights.png")
+    rec = plots.activity_figures(engine, test, out)
     print(table)
     for layer, a in rec.summary().items():
         print(f"{layer}: {a['mean_rate']:.3f} spikes/step on average, {100 * a['silent_fraction']:.0f} % silent")

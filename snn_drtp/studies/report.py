@@ -91,72 +91,85 @@ class Cell:
         return f"{ours} / {paper[0]:.2f} +- {paper[1]:.2f} {'in' if self.in_band else 'OUT'}"
 
 
-def collect(experiments: list[Path]) -> tuple[dict[tuple[str, float, str], Cell], list[str]]:
-    """The finished MNIST rate runs of ``experiments`` by (network, dropout, rule), and the folders
-    of the runs not finished yet. A run in two experiments (the same numbers, so the same folder
-    name) counts once."""
+@dataclass(frozen=True)
+class Run:
+    """A run of the experiments: its configuration, its folder and its metrics once finished."""
+
+    config: TrainConfig
+    out: Path
+    finished: dict[str, Any] | None
+
+
+def experiment_runs(experiments: list[Path]) -> list[Run]:
+    """Each distinct run of ``experiments`` once (a run in two experiments has the same numbers, so
+    the same folder name): a finished copy where there is one, one with its checkpoint first, else
+    its first folder."""
+    copies: dict[str, list[Run]] = {}
+    for folder in experiments:
+        _, configs = load_experiment(folder)
+        for config in configs:
+            out = folder / "runs" / config.run_name()
+            copies.setdefault(config.run_name(), []).append(Run(config, out, finished_metrics(config, out)))
+    return [
+        max(runs, key=lambda r: (r.finished is not None, (r.out / "checkpoint.pt").exists()))
+        for runs in copies.values()
+    ]
+
+
+def collect(runs: list[Run]) -> tuple[dict[tuple[str, float, str], Cell], list[str]]:
+    """The finished MNIST rate runs by (network, dropout, rule), and the folders of the runs not
+    finished yet."""
     cells: dict[tuple[str, float, str], Cell] = {}
-    pending: list[Path] = []
-    seen: set[str] = set()
-    for folder in experiments:
-        _, configs = load_experiment(folder)
-        for config in configs:
-            if config.engine != "rate" or config.dataset != "mnist" or config.network not in TABLE1_NETWORKS:
-                continue
-            name = config.run_name()
-            if name in seen:
-                continue
-            out = folder / "runs" / name
-            metrics = finished_metrics(config, out)
-            if metrics is None:
-                pending.append(out)
-                continue
-            seen.add(name)
-            key = (config.network, config.dropout, config.rule)
-            cells.setdefault(key, Cell(*key)).values.append(figure_of_merit(metrics["test_error"]))
-    return cells, [str(p) for p in pending if p.name not in seen]
+    pending = []
+    for run in runs:
+        config = run.config
+        if config.engine != "rate" or config.dataset != "mnist" or config.network not in TABLE1_NETWORKS:
+            continue
+        if run.finished is None:
+            pending.append(str(run.out))
+            continue
+        key = (config.network, config.dropout, config.rule)
+        cells.setdefault(key, Cell(*key)).values.append(figure_of_merit(run.finished["test_error"]))
+    return cells, pending
 
 
-def synthetic_groups(experiments: list[Path]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Per synthetic dataset (the paper's Figures 2 and 3), per rule, the metrics of every run of
-    ``experiments`` with at least one finished epoch (runs still training included: a figure shows
-    the epochs all of a rule's runs have reached)."""
+def synthetic_groups(runs: list[Run]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Per synthetic dataset (the paper's Figures 2 and 3), per rule, the metrics of every run with
+    at least one finished epoch (runs still training included: a figure shows the epochs all of a
+    rule's runs have reached)."""
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    seen: set[str] = set()
-    for folder in experiments:
-        _, configs = load_experiment(folder)
-        for config in configs:
-            name = config.run_name()
-            if not config.dataset.startswith("synth-") or name in seen:
-                continue
+    for run in runs:
+        if not run.config.dataset.startswith("synth-"):
+            continue
+        metrics = run.finished
+        if metrics is None:
             try:
-                metrics = json.loads((folder / "runs" / name / "metrics.json").read_text())
+                metrics = json.loads((run.out / "metrics.json").read_text())
             except (OSError, ValueError):
                 continue
-            if metrics.get("epoch"):
-                seen.add(name)
-                groups.setdefault(config.dataset, {}).setdefault(config.rule, []).append(metrics)
+        if metrics.get("epoch"):
+            groups.setdefault(run.config.dataset, {}).setdefault(run.config.rule, []).append(metrics)
     return groups
 
 
-def spike_rate_gaps(experiments: list[Path]) -> dict[tuple[str, ...], dict[int, list[float]]]:
-    """The spike-versus-rate gap: per (dataset, network, epochs, encoder, rule) and T, over seeds, the spiking run's
-    figure of merit minus its rate twin's (same dataset, network, rule, seed and every other field
-    but the engine's), from the finished runs of ``experiments``."""
-    finished: dict[str, tuple[TrainConfig, float]] = {}
-    for folder in experiments:
-        _, configs = load_experiment(folder)
-        for config in configs:
-            metrics = finished_metrics(config, folder / "runs" / config.run_name())
-            if metrics is not None and metrics.get("test_error") and metrics["test_error"][0] is not None:
-                finished.setdefault(config.run_name(), (config, figure_of_merit(metrics["test_error"])))
-    rate = {c.run_name(): v for c, v in finished.values() if not c.spiking}
+def spike_rate_gaps(runs: list[Run]) -> dict[tuple[str, ...], dict[int, list[float]]]:
+    """The spike-versus-rate gap: per (dataset, network, epochs, encoder, rule) and T, over seeds,
+    the spiking run's figure of merit minus its rate twin's (same dataset, network, rule, seed and
+    every other field but the engine's), from the finished runs."""
+    merit = {
+        run.config.run_name(): figure_of_merit(run.finished["test_error"])
+        for run in runs
+        if run.finished is not None and run.finished.get("test_error") and run.finished["test_error"][0] is not None
+    }
     gaps: dict[tuple[str, ...], dict[int, list[float]]] = {}
-    for config, value in finished.values():
-        twin = rate.get(replace(config, engine="rate").run_name()) if config.spiking else None
+    for run in runs:
+        config = run.config
+        if not config.spiking or config.run_name() not in merit:
+            continue
+        twin = merit.get(replace(config, engine="rate").run_name())
         if twin is not None:
             key = (config.dataset, config.network, f"{config.epochs} epochs", f"{config.encoder} code", config.rule)
-            gaps.setdefault(key, {}).setdefault(config.steps, []).append(value - twin)
+            gaps.setdefault(key, {}).setdefault(config.steps, []).append(merit[config.run_name()] - twin)
     return gaps
 
 
@@ -165,26 +178,24 @@ ACTIVATION_EXAMPLES = 10_000
 training images through the trained network)."""
 
 
-def trained_runs_784_1000_10(experiments: list[Path]) -> dict[str, Path]:
+def trained_runs_784_1000_10(runs: list[Run]) -> dict[str, Path]:
     """For Supplementary Figure 4, per rule (BP, DFA, DRTP; FA and DFA are the same rule for one
     hidden layer), the first finished FC1-1000 MNIST run at dropout 0 whose checkpoint is here."""
-    runs: dict[str, Path] = {}
-    for folder in experiments:
-        _, configs = load_experiment(folder)
-        for config in configs:
-            out = folder / "runs" / config.run_name()
-            if (
-                config.engine == "rate"
-                and config.dataset == "mnist"
-                and config.network == "fc1-1000"
-                and config.dropout == 0.0
-                and config.rule in ("bp", "dfa", "drtp")
-                and config.rule not in runs
-                and (out / "checkpoint.pt").exists()
-                and finished_metrics(config, out) is not None
-            ):
-                runs[config.rule] = out
-    return runs
+    trained: dict[str, Path] = {}
+    for run in runs:
+        config = run.config
+        if (
+            config.engine == "rate"
+            and config.dataset == "mnist"
+            and config.network == "fc1-1000"
+            and config.dropout == 0.0
+            and config.rule in ("bp", "dfa", "drtp")
+            and config.rule not in trained
+            and run.finished is not None
+            and (run.out / "checkpoint.pt").exists()
+        ):
+            trained[config.rule] = run.out
+    return trained
 
 
 def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.Tensor:
@@ -229,7 +240,8 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
     folders = [Path(e).parent if Path(e).suffix == ".toml" else Path(e) for e in experiments]
     report = Path(out)
     report.mkdir(parents=True, exist_ok=True)
-    cells, pending = collect(folders)
+    runs = experiment_runs(folders)
+    cells, pending = collect(runs)
     measured = [c for c in cells.values() if c.in_band is not None]
     inside = sum(bool(c.in_band) for c in measured)
     table = [
@@ -253,17 +265,17 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
                 atomic_write_bytes(target, (folder / figure).read_bytes())
                 index.append(f"- [{folder.name}: {figure.removesuffix('.png').replace('_', ' ')}]({target.name})")
     figures = {"synth-regression": "Figure 2", "synth-classification": "Figure 3"}
-    for dataset, groups in sorted(synthetic_groups(folders).items()):
+    for dataset, groups in sorted(synthetic_groups(runs).items()):
         target = report / f"{dataset}.png"
         seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
         index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
-    trained = trained_runs_784_1000_10(folders)
+    trained = trained_runs_784_1000_10(runs)
     if trained:
         names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
         values = {names[rule]: hidden_activations(trained[rule]) for rule in names if rule in trained}
         activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
         index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
-    gaps = spike_rate_gaps(folders)
+    gaps = spike_rate_gaps(runs)
     if gaps:
         spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
         index.append("- [Spike versus rate: the gap against T](spike-vs-rate-gap.png)")

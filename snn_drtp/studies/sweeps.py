@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ class Progress:
             self.trained += 1
         else:
             self.read += 1
-        self.trained_seconds += result.seconds if result.trained else 0.0
+        self.trained_seconds += result.seconds
         if self.log is None:
             return
         left = self.total - self.done
@@ -156,23 +156,26 @@ def run_sweep(
         raise ValueError(f"--address {address} is a Ray cluster's address: it needs --backend ray")
     progress = Progress(len(tasks), jobs, log)
     if backend == "ray":
-        return _ray_sweep(tasks, jobs, progress, address)
-    results: list[RunResult | None] = [None] * len(tasks)
+        return _collect(_ray_results(tasks, jobs, address), len(tasks), progress)
     if jobs == 1:
-        for i, task in enumerate(tasks):
-            result = run_one(task)
-            results[i] = result
-            progress.add(result)
-    else:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
-        with pool:
-            for i, result in pool.imap_unordered(_indexed, list(enumerate(tasks)), chunksize=1):
-                results[i] = result
-                progress.add(result)
-    return [r for r in results if r is not None]
+        return _collect(map(_indexed, enumerate(tasks)), len(tasks), progress)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
+    with pool:
+        return _collect(pool.imap_unordered(_indexed, list(enumerate(tasks)), chunksize=1), len(tasks), progress)
 
 
-def _ray_sweep(tasks: Sequence[Task], jobs: int, progress: Progress, address: str | None) -> list[RunResult]:
+def _collect(finished: Iterable[tuple[int, RunResult]], total: int, progress: Progress) -> list[RunResult]:
+    """The results of (task number, result) pairs in any order, put back in the tasks' order, each
+    counted by ``progress`` as it comes."""
+    results: dict[int, RunResult] = {}
+    for i, result in finished:
+        results[i] = result
+        progress.add(result)
+    return [results[i] for i in range(total)]
+
+
+def _ray_results(tasks: Sequence[Task], jobs: int, address: str | None) -> Iterator[tuple[int, RunResult]]:
+    """(task number, result) of each run as its Ray task finishes."""
     try:
         import ray
     except ImportError:
@@ -199,19 +202,15 @@ def _ray_sweep(tasks: Sequence[Task], jobs: int, progress: Progress, address: st
             ).remote((config, out)): i
             for i, (config, out) in enumerate(tasks)
         }
-        results: list[RunResult | None] = [None] * len(tasks)
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for ref in ready:
                 i = refs[ref]
                 try:
-                    result = ray.get(ref)
+                    yield i, ray.get(ref)
                 except Exception as exc:  # the worker itself died (out of memory, node lost)
-                    result = RunResult(tasks[i][1], None, f"{type(exc).__name__}: {exc}", True)
-                results[i] = result
-                progress.add(result)
-        return [r for r in results if r is not None]
+                    yield i, RunResult(tasks[i][1], None, f"{type(exc).__name__}: {exc}", True)
     finally:
         if started:
             ray.shutdown()

@@ -29,7 +29,6 @@ from snn_drtp.runs import plots
 from snn_drtp.runs.build import build_engine
 from snn_drtp.runs.training import load_trained, summed_over_batches
 from snn_drtp.spiking.engine import SpikingEngine
-from snn_drtp.spiking.monitors import record
 from snn_drtp.studies.experiments import load_experiment, run_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -98,24 +97,7 @@ def run_validation(
     engine = trained
     angles["trained"] = update_angles(engine, x, y_star)
 
-    prediction = int(engine.predict(test.x[:1])[1][0])  # test digit 0, encoded as in record
-    rec = record(engine, test.x[:100], neurons=sorted({0, 1, 2, 3, prediction}))
-    threshold = engine.options.neuron.threshold
-    out.mkdir(parents=True, exist_ok=True)
-    plots.spike_raster(
-        rec,
-        out / "raster.png",
-        title="trained spiking DRTP network, one test digit",
-        label=int(test.y[0]),
-        prediction=prediction,
-    )
-    plots.membrane_traces(rec, out / "membrane.png", threshold, title="membrane potentials (pre-reset)")
-    plots.rate_histograms(
-        rec,
-        [layer.weight for layer in engine.params.layers],
-        out / "rates_weights.png",
-        title="firing rates on 100 test digits; trained weights",
-    )
+    rec = plots.activity_figures(engine, test, out)
     gap = _gaps(versus)
     sweep_rows = _sweep_rows(sweep)
     plots.gap_versus_steps(sweep_rows, out / "gap_vs_T.png")
