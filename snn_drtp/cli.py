@@ -348,7 +348,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 address=args.address,
             )
         for label, g in summary["groups"].items():
-            print(f"{label}: {g['mean']:.2f} +- {g['std']:.2f} % over seeds {g['seeds']}")
+            print(f"{label}: {g['mean']:.3g} +- {g['std']:.3g} ({summary['measure']}) over seeds {g['seeds']}")
         for name, error in summary.get("failed", {}).items():
             print(f"snn-drtp: run {name} failed: {error}", file=sys.stderr)
         return 1 if summary.get("failed") else 0

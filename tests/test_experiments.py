@@ -2,12 +2,15 @@
 
 import json
 import re
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 import snn_drtp.studies.sweeps as sweeps
 from snn_drtp.studies.experiments import group_labels, load_experiment, run_experiment, summarise_existing
+from snn_drtp.studies.validation import _gaps, _sweep_rows
 
 
 def write_spec(folder, text: str):
@@ -56,11 +59,33 @@ def test_experiment_runs_resumes_and_summarises(tmp_path):
     assert {g["lr"] for g in summary["groups"].values()} == {1e-3, 5e-3}
     for g in summary["groups"].values():
         metrics = json.loads((spec / "runs" / g["runs"][0] / "metrics.json").read_text())
-        assert g["final_test_error"] == [metrics["test_error"][-1]]
+        assert g["final"] == [metrics["test_error"][-1]]
     (spec / "summary.md").unlink()
     again = summarise_existing(spec)
     assert again == json.loads((spec / "summary.json").read_text())
     assert "lr=0.005" in (spec / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_summary_takes_the_last_tenth_of_the_epochs_and_the_test_loss_of_a_regression(tmp_path):
+    text = BASE.replace("epochs = 1", "epochs = 20") + "[grid]\nseed = [0, 1]\n"
+    summary = run_experiment(write_spec(tmp_path / "c", text), jobs=1, log=None)
+    (group,) = summary["groups"].values()
+    errors = [
+        json.loads((tmp_path / "c" / "runs" / r / "metrics.json").read_text())["test_error"] for r in group["runs"]
+    ]
+    assert summary["measure"] == "test error (%)"
+    assert group["figure_of_merit"] == [pytest.approx((e[-2] + e[-1]) / 2) for e in errors]  # 20 epochs: the last 2
+    regression = text.replace("synth-classification", "synth-regression").replace("epochs = 20", "epochs = 3")
+    summary = run_experiment(write_spec(tmp_path / "r", regression), jobs=1, log=None)
+    (group,) = summary["groups"].values()
+    losses = [
+        json.loads((tmp_path / "r" / "runs" / r / "metrics.json").read_text())["test_loss"] for r in group["runs"]
+    ]
+    assert summary["measure"] == "test loss (MSE)"
+    assert group["figure_of_merit"] == [pytest.approx(loss[-1]) for loss in losses]  # 3 epochs: the final one
+    assert group["mean"] == pytest.approx((losses[0][-1] + losses[1][-1]) / 2)
+    assert "test loss (MSE), last epochs" in (tmp_path / "r" / "summary.md").read_text()
 
 
 @pytest.mark.slow
@@ -72,7 +97,7 @@ def test_evaluate_section_tests_every_run_and_adds_a_column(tmp_path):
     summary = run_experiment(spec, jobs=1)
     (group,) = summary["groups"].values()
     found = group["synth-classification_test"]
-    assert [100 - r["accuracy"] for r in found] == pytest.approx(group["final_test_error"])
+    assert [100 - r["accuracy"] for r in found] == pytest.approx(group["final"])
     table = [line for line in (spec / "summary.md").read_text().splitlines() if line.startswith("|")]
     assert "| synth-classification test accuracy (%) |" in table[0]
     assert len({line.count("|") for line in table}) == 1  # header, rule and rows have the same columns
@@ -184,3 +209,20 @@ def test_bad_overrides_are_refused_with_the_file_and_the_problem(tmp_path, overr
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         load_experiment(spec)
     assert str(spec / "experiment.toml") in str(info.value)
+
+
+def test_the_committed_validation_experiments_summarise_into_the_spike_rate_gap(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "experiments"
+    for name in ("spiking-vs-rate-mnist", "spiking-T-sweep"):
+        shutil.copytree(root / name, tmp_path / name)
+    versus = summarise_existing(tmp_path / "spiking-vs-rate-mnist")
+    finals = {}
+    for run in (tmp_path / "spiking-vs-rate-mnist" / "runs").iterdir():
+        config = json.loads((run / "config.json").read_text())
+        finals[(config["engine"], config["seed"])] = json.loads((run / "metrics.json").read_text())["test_error"][-1]
+    gap = _gaps(versus)
+    seeds = sorted({seed for _, seed in finals})
+    assert gap["gap_final"] == pytest.approx([finals["spiking", s] - finals["rate", s] for s in seeds])
+    rows = _sweep_rows(summarise_existing(tmp_path / "spiking-T-sweep"))
+    assert [row["T"] for row in rows] == sorted(row["T"] for row in rows) and len(rows) >= 2
+    assert all(row["gap"] == pytest.approx(row["spiking"] - row["rate"]) for row in rows)

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from snn_drtp.cli import main
+from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.studies.report import figure_of_merit
 
 SPEC = """
 name = "table"

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -123,75 +122,12 @@ def test_the_lock_is_released_however_train_ends(tmp_path):
     assert (run / ".lock").read_text() == ""
 
 
-# 2. pool workers die with their parent
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if f"\nPPid:\t{pid}\n" in status and b"spawn_main" in cmdline:
-                out.append(int(entry.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_sigkill_of_an_experiment_takes_its_pool_workers_with_it(tmp_path):
-    folder = tmp_path / "exp"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(
-        'name = "kill"\n[base]\nnetwork = "synth-classification"\ndataset = "synth-classification"\n'
-        "epochs = 10000\ntrain_subset = 200\ntest_subset = 100\nangle_batch = 0\n[grid]\nseed = [0, 1]\n"
-    )
-    parent = python(
-        f"""
-        from snn_drtp.studies.experiments import run_experiment
-        run_experiment({str(folder)!r}, jobs=2, threads=1)
-        """
-    )
-    workers: list[int] = []
-    try:
-        deadline = time.monotonic() + 120
-        runs = folder / "runs"
-        while time.monotonic() < deadline and not (
-            runs.is_dir() and len(list(runs.glob("*/metrics.json"))) == 2 and len(_children(parent.pid)) == 2
-        ):
-            assert parent.poll() is None, parent.stderr.read()
-            time.sleep(0.1)
-        workers = _children(parent.pid)
-        assert len(workers) == 2, "both workers should be training"
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(w) for w in workers):
-            time.sleep(0.05)
-        assert not [w for w in workers if _alive(w)], "workers outlived their SIGKILLed parent"
-    finally:
-        for w in workers:  # a failed test leaves no orphan training on
-            if _alive(w):
-                os.kill(w, signal.SIGKILL)
-        if parent.poll() is None:
-            parent.kill()
-        parent.communicate()
+# 2. pool workers die with their parent (a killed sweep: tests/test_sweeps.py)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_whose_parent_is_already_gone_exits():
-    code = "from snn_drtp.studies.sweeps import _die_with_parent; _die_with_parent(-1); print('alive')"
+    code = "from snn_drtp.core.processes import die_with_parent; die_with_parent(-1); print('alive')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert done.returncode == 1 and "alive" not in done.stdout
 

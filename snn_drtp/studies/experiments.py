@@ -37,6 +37,7 @@ from typing import Any
 
 from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.core.checks import check_field_types, type_error, unknown_keys
+from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.core.paper import paper_mnist
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
@@ -46,7 +47,7 @@ from snn_drtp.studies.sweeps import run_sweep
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
 SECTIONS = {"name": str, "description": str, "base": dict, "grid": dict, "evaluate": dict, "override": list}
 """The top-level keys and sections of an experiment.toml and their types."""
-METRICS_KEYS = ("epoch", "test_error", "last10_test_error", "final_test_error", "seconds", "angle_to_bp")
+METRICS_KEYS = ("epoch", "test_error", "test_loss", "seconds", "angle_to_bp")
 """The keys of a run's metrics.json that a summary reads."""
 
 
@@ -249,6 +250,14 @@ def _evaluation(run: Path, dataset: str) -> dict[str, Any]:
     return recorded[f"{dataset}/test"]
 
 
+def _measure(results: list[dict[str, Any]]) -> tuple[str, str]:
+    """What an experiment's runs are summarised by, and its key in the metrics: the test error for
+    classification, the test loss (mean squared error) when a run records no error (regression)."""
+    if all(None not in m["test_error"] for m in results):
+        return "test error (%)", "test_error"
+    return "test loss (MSE)", "test_loss"
+
+
 def summarise_experiment(
     folder: Path,
     spec: dict[str, Any],
@@ -261,13 +270,15 @@ def summarise_experiment(
     groups: dict[str, list[tuple[TrainConfig, dict[str, Any]]]] = {}
     for label, config, metrics in zip(group_labels(configs), configs, results, strict=True):
         groups.setdefault(label, []).append((config, metrics))
-    summary: dict[str, Any] = {"name": spec.get("name", folder.name), "groups": {}}
+    measure, key = _measure(results)
+    fmt = ".2f" if key == "test_error" else ".3g"
+    summary: dict[str, Any] = {"name": spec.get("name", folder.name), "measure": measure, "groups": {}}
     lines = [
         f"# {summary['name']}",
         "",
         spec.get("description", "").strip(),
         "",
-        "| runs | lr | seeds | epochs | last-10 test error (%) | final test error (%) | per seed (final) | paper (%) "
+        f"| runs | lr | seeds | epochs | {measure}, last epochs | final {measure} | per seed (final) | paper (%) "
         "| s/epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -277,8 +288,8 @@ def summarise_experiment(
         lines[-1] = lines[-1] + "---|" * len(extra)
     for label, members in groups.items():
         first = members[0][0]
-        values = [m["last10_test_error"] for _, m in members]
-        finals = [m["final_test_error"] for _, m in members]
+        values = [figure_of_merit(m[key]) for _, m in members]
+        finals = [m[key][-1] for _, m in members]
         mean = statistics.fmean(values)
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         paper = None
@@ -294,8 +305,8 @@ def summarise_experiment(
             "runs": [c.run_name() for c, _ in members],
             "seeds": [c.seed for c, _ in members],
             "epochs": [len(m["epoch"]) for _, m in members],
-            "last10_test_error": values,
-            "final_test_error": finals,
+            "figure_of_merit": values,
+            "final": finals,
             "mean": mean,
             "std": std,
             "final_mean": statistics.fmean(finals),
@@ -312,13 +323,19 @@ def summarise_experiment(
             )
         lines.append(
             f"| {label} | {first.lr:g} | {len(values)} | {len(members[0][1]['epoch'])} | "
-            f"{mean:.2f} +- {std:.2f} | {statistics.fmean(finals):.2f} | {', '.join(f'{v:.2f}' for v in finals)} | "
+            f"{mean:{fmt}} +- {std:{fmt}} | {statistics.fmean(finals):{fmt}} | "
+            f"{', '.join(f'{v:{fmt}}' for v in finals)} | "
             f"{paper_txt} | {secs:.1f} |" + "".join(f" {c} |" for c in cells)
         )
     if failed:
         summary["failed"] = failed
         lines += ["", f"Failed runs ({len(failed)}), not in the table:", ""]
         lines += [f"- `{name}`: {error}" for name, error in failed.items()]
+    lines += [
+        "",
+        f"{measure}, last epochs: the mean over the last k = max(1, min(10, n // 10)) of a run's n epochs "
+        "(the paper's last 10 of 100; the final epoch for runs under 20 epochs), then over the seeds.",
+    ]
     write_json_and_markdown(folder / "summary", summary, lines)
     curves = {f"{label} s{c.seed}": m for label, c, m in zip(group_labels(configs), configs, results, strict=True)}
     plots.learning_curves(curves, folder / "learning_curves.png", summary["name"])

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from snn_drtp.core.atomic import atomic_write_bytes
+from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
@@ -46,14 +47,6 @@ RULES = ("bp", "fa", "dfa", "drtp", "shallow", "sdfa")
 """Table 1's columns, then Supplementary Table 1's sDFA."""
 BAND_MARGIN = 0.3
 """Percentage points added to twice the paper's std: the band a reproduced cell should fall in."""
-
-
-def figure_of_merit(test_errors: list[float]) -> float:
-    """Mean test error (%) over the last k = max(1, min(10, n // 10)) of a run's n epochs."""
-    if not test_errors:
-        raise ValueError("a run with no finished epoch has no figure of merit")
-    k = max(1, min(10, len(test_errors) // 10))
-    return statistics.fmean(test_errors[-k:])
 
 
 @dataclass

@@ -11,20 +11,21 @@ terminal and in a log file.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snn_drtp.core.processes import die_with_parent
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import train
+from snn_drtp.studies.ray_instance import import_ray, join_local_instance, local_ray_instance
 
 Task = tuple[TrainConfig, str]
 """A run of a sweep: its configuration and its run folder."""
@@ -128,9 +129,6 @@ def _duration(seconds: float) -> str:
 
 BACKENDS = ("local", "ray")
 """Where a sweep's runs go: this machine's process pool, or Ray (a local instance or a cluster)."""
-RAY_OBJECT_STORE_BYTES = 100 * 2**20
-"""The object store of a local Ray instance: runs pass only their metrics, so 100 MB is plenty
-(Ray's default, 30 % of the memory, fails where /dev/shm is small, as in containers)."""
 
 
 def run_sweep(
@@ -146,8 +144,8 @@ def run_sweep(
     workers stop at once, and they die with this process however it ends, SIGKILL included (Linux).
     ``ray``: one Ray task per run asking for the run's CPU threads (and a GPU for a CUDA run), on
     the cluster at ``address``, or on a local instance of ``jobs`` x threads CPUs started for the
-    sweep and shut down after it. Either way every run keeps its last finished epoch when stopped,
-    and the same call resumes."""
+    sweep and ended with it, however the sweep ends (:mod:`snn_drtp.studies.ray_instance`). Either
+    way every run keeps its last finished epoch when stopped, and the same call resumes."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if backend not in BACKENDS:
@@ -176,25 +174,15 @@ def _collect(finished: Iterable[tuple[int, RunResult]], total: int, progress: Pr
 
 def _ray_results(tasks: Sequence[Task], jobs: int, address: str | None) -> Iterator[tuple[int, RunResult]]:
     """(task number, result) of each run as its Ray task finishes."""
-    try:
-        import ray
-    except ImportError:
-        raise ValueError(
-            "the ray backend needs Ray 2.x: pip install 'snn-drtp[cluster]' (or pip install ray==2.60.0)"
-        ) from None
-    started = not ray.is_initialized()
-    if started:
-        if address is None:
-            cpus = jobs * max((config.threads or 1) for config, _ in tasks) if tasks else jobs
-            ray.init(
-                num_cpus=cpus,
-                object_store_memory=RAY_OBJECT_STORE_BYTES,
-                include_dashboard=False,
-                configure_logging=False,
-            )
-        else:
-            ray.init(address=address)
-    try:
+    ray = import_ray(local=address is None)
+    with ExitStack() as stack:
+        if not ray.is_initialized():
+            if address is None:
+                cpus = jobs * max((config.threads or 1) for config, _ in tasks) if tasks else jobs
+                join_local_instance(ray, stack.enter_context(local_ray_instance(cpus)))
+            else:
+                ray.init(address=address, configure_logging=False)
+            stack.callback(ray.shutdown)
         remote = ray.remote(run_one)
         refs = {
             remote.options(
@@ -211,41 +199,10 @@ def _ray_results(tasks: Sequence[Task], jobs: int, address: str | None) -> Itera
                     yield i, ray.get(ref)
                 except Exception as exc:  # the worker itself died (out of memory, node lost)
                     yield i, RunResult(tasks[i][1], None, f"{type(exc).__name__}: {exc}", True)
-    finally:
-        if started:
-            ray.shutdown()
-
-
-PR_SET_PDEATHSIG = 1
-"""prctl(2) option: the signal the kernel sends a process when the thread that created it exits."""
-
-
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel SIGKILL this process when its parent goes, however the parent
-    ends (SIGKILL included), so that no worker trains on into the run folders; a no-op elsewhere.
-    PR_SET_PDEATHSIG fires when the *thread* that started this process exits: the pool's workers are
-    started by the thread that creates the pool, which waits in ``imap_unordered`` until they are
-    done (workers the pool restarts come from its handler thread, which lives as long as the pool).
-    A parent that died before the call (``getppid`` is no longer ``parent``) ends this process now.
-    If the kernel refuses the call, a warning says so and the worker runs on (an exception here
-    would make the pool restart workers for ever)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        print(
-            f"snn-drtp: warning: prctl(PR_SET_PDEATHSIG) failed ({os.strerror(errno)}); worker {os.getpid()} "
-            "would outlive a killed parent",
-            file=sys.stderr,
-        )
-        return
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _init_worker(parent: int) -> None:
     """A pool worker's start: Ctrl-C is left to the parent (which stops the pool), and the worker
-    dies with the parent (:func:`_die_with_parent`)."""
+    dies with the parent (:func:`~snn_drtp.core.processes.die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
+    die_with_parent(parent)

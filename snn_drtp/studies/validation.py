@@ -113,9 +113,9 @@ def _gaps(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "steps": spiking["steps"],
         "epochs": spiking["epochs"],
-        "spiking_final": spiking["final_test_error"],
-        "rate_final": rate["final_test_error"],
-        "gap_final": [s - r for s, r in zip(spiking["final_test_error"], rate["final_test_error"], strict=True)],
+        "spiking_final": spiking["final"],
+        "rate_final": rate["final"],
+        "gap_final": [s - r for s, r in zip(spiking["final"], rate["final"], strict=True)],
         "spiking_seconds_per_epoch": spiking["median_seconds_per_epoch"],
         "rate_seconds_per_epoch": rate["median_seconds_per_epoch"],
     }
