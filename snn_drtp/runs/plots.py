@@ -375,12 +375,12 @@ def seed_bands(groups: dict[str, list[dict[str, Any]]], path: str | Path, title:
     """The paper's Figures 2 and 3 layout: (A) train and (B) test error in percent (loss where the
     runs have no error), (C, D, ...) each hidden layer's angle to ``exact``; per group (a rule), the
     mean over its runs (seeds) per epoch with a band of one standard deviation, over the epochs all
-    its runs have reached."""
+    its runs have reached. Errors and losses on a log scale, as in the paper; one legend below."""
     first = next((m for runs in groups.values() for m in runs if m.get("epoch")), {})
     kind = "error" if first.get("test_error") and first["test_error"][0] is not None else "loss"
     layers = sorted({layer for runs in groups.values() for m in runs for layer in m.get("angle_to_bp", {})})
     panels = [f"train_{kind}", f"test_{kind}", *(f"angle {layer}" for layer in layers)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False, layout="constrained")
     for p, (ax, panel) in enumerate(zip(axes[0], panels, strict=True)):
         for i, (label, runs) in enumerate(groups.items()):
             epochs = min((len(m.get("epoch", [])) for m in runs), default=0)
@@ -404,8 +404,13 @@ def seed_bands(groups: dict[str, list[dict[str, Any]]], path: str | Path, title:
         ax.set_ylabel(f"angle to {exact} (deg)" if panel.startswith("angle") else f"{name}{unit}")
         if panel.startswith("angle"):
             ax.axhline(90, color="grey", lw=0.8)
+        elif ax.get_lines() and all(min(line.get_ydata()) > 0 for line in ax.get_lines()):
+            ax.set_yscale("log")  # a band below zero is cut at half the lowest mean
+            ax.set_ylim(bottom=min(min(line.get_ydata()) for line in ax.get_lines()) / 2)
         ax.grid(True, alpha=0.3)
-    place_legend(axes[0][0])
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6), fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
 
