@@ -308,6 +308,27 @@ BREAKS = [
         "tests/test_sweeps.py -k 'killed_sweep and local-SIGINT'",
     ),
     (
+        "report: Figure 3's table keeps the runs that reached the epoch",
+        "snn_drtp/studies/report.py",
+        '        done = [m for m in runs if len(m["epoch"]) >= epochs]\n',
+        "        done = list(runs)\n",
+        "tests/test_report.py -k figure3",
+    ),
+    (
+        "summary: a regression is summarised by its test loss",
+        "snn_drtp/studies/experiments.py",
+        '    if all(None not in m["test_error"] for m in results):\n',
+        "    if True:\n",
+        "tests/test_experiments.py -k last_tenth",
+    ),
+    (
+        "plots: Figures 2 and 3 errors on a log scale",
+        "snn_drtp/runs/plots.py",
+        '            ax.set_yscale("log")  # a band',
+        '            ax.set_yscale("linear")  # a band',
+        "tests/test_report.py -k seed_bands",
+    ),
+    (
         "robustness 2 late parent",
         "snn_drtp/core/processes.py",
         "    if os.getppid() != parent:\n        os._exit(1)\n",

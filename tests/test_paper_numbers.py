@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from snn_drtp.core.paper import DROPOUTS, MNIST_TABLE1, paper_mnist
+from snn_drtp.core.paper import DROPOUTS, MNIST_TABLE1, SYNTH_CLASSIFICATION_FINAL, paper_mnist
 
 PAPER = Path(__file__).resolve().parents[2] / "shared/papers/drtp-frenkel-lefebvre-bol-2021.txt"
 CELL = re.compile(r"(\d+\.\d+)\s*(?:±|\{\\pm\}|\\pm)\s*(\d+\.\d+)")
@@ -56,3 +56,15 @@ def test_cells_by_network_name():
     assert paper_mnist("conv-mnist-random", "sdfa", 0.25) == (2.80, 0.17)
     assert paper_mnist("conv-mnist", "shallow", 0.0) is None
     assert paper_mnist("nmnist-conv", "drtp", 0.0) is None
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper's text is in ../shared/papers")
+def test_figure3_final_errors_match_the_caption():
+    caption = next(line for line in PAPER.read_text().splitlines() if line.startswith("Figure 3:"))
+    names = {"bp": "BP", "fa": "FA", "dfa": "DFA", "sdfa": "sDFA", "shallow": "shallow learning"}
+    train = caption.split("(A)")[1].split("(B)")[0]
+    test = caption.split("(B)")[1].split("(C)")[0]
+    for rule, name in names.items():
+        for panel, value in zip((train, test), SYNTH_CLASSIFICATION_FINAL[rule], strict=True):
+            assert re.search(rf"\b{value:.2f}% for {name}\b", panel), (rule, value)
+    assert set(SYNTH_CLASSIFICATION_FINAL) == set(names)

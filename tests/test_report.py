@@ -103,6 +103,19 @@ def test_seed_bands_plot_the_mean_over_seeds_with_one_std(tmp_path):
     np.testing.assert_allclose(angle1.get_lines()[0].get_ydata(), [60.0, 50.0])
     band = test.collections[0].get_paths()[0].vertices[:, 1]
     assert np.isclose(band.min(), 3.0 - np.sqrt(2)) and np.isclose(band.max(), 5.0 + np.sqrt(2))
+    assert test.get_yscale() == "log" and angle1.get_yscale() == "linear"
+
+
+def test_figure3_table_gives_the_final_epoch_errors_beside_the_papers():
+    from snn_drtp.studies.report import final_error_lines
+
+    def run(train, test):
+        return {"epoch": list(range(1, len(test) + 1)), "train_error": train, "test_error": test}
+
+    groups = {"bp": [run([9.0, 1.0], [9.0, 2.0]), run([9.0, 3.0], [9.0, 4.0]), run([5.0], [5.0])], "drtp": []}
+    bp, drtp = final_error_lines(groups, 2)[2:]
+    assert bp == "| bp | 2 | 2.00 +- 1.41 | 0.19 | 3.00 +- 1.41 | 1.85 |"  # the run that stopped at 1 is left out
+    assert drtp == "| drtp | 0 | - | - | - | - |"
 
 
 @pytest.mark.slow

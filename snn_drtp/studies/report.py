@@ -8,7 +8,7 @@ experiments (runs still training are counted as pending) and writes into DIR:
   falls in the band paper mean +- (2 x paper std + 0.3) percentage points;
 * each experiment's learning curves and alignment angles (PNG), and for the synthetic tasks the
   paper's Figures 2 and 3 (train and test error or loss, each hidden layer's angle to BP, mean +-
-  std over seeds per epoch);
+  std over seeds per epoch) and ``figure3.md``, Figure 3's final errors beside the paper's;
 * Supplementary Figure 4 where trained FC1-1000 runs of BP, DFA and DRTP have their checkpoints
   here: the distribution of the hidden tanh activations of 10,000 training images (the final
   network; the paper samples them over the course of training);
@@ -35,7 +35,7 @@ import torch
 
 from snn_drtp.core.atomic import atomic_write_bytes
 from snn_drtp.core.metrics import figure_of_merit
-from snn_drtp.core.paper import DROPOUTS, TABLE1_NETWORKS, paper_mnist
+from snn_drtp.core.paper import DROPOUTS, SYNTH_CLASSIFICATION_FINAL, TABLE1_NETWORKS, paper_mnist
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.plots import activation_density, seed_bands, spike_rate_gap
@@ -47,6 +47,8 @@ RULES = ("bp", "fa", "dfa", "drtp", "shallow", "sdfa")
 """Table 1's columns, then Supplementary Table 1's sDFA."""
 BAND_MARGIN = 0.3
 """Percentage points added to twice the paper's std: the band a reproduced cell should fall in."""
+FIGURE3_EPOCHS = 500
+"""The epoch of Figure 3's final errors (the paper's runs are 500 epochs long)."""
 
 
 @dataclass
@@ -143,6 +145,26 @@ def synthetic_groups(runs: list[Run]) -> dict[str, dict[str, list[dict[str, Any]
         if metrics.get("epoch"):
             groups.setdefault(run.config.dataset, {}).setdefault(run.config.rule, []).append(metrics)
     return groups
+
+
+def final_error_lines(groups: dict[str, list[dict[str, Any]]], epochs: int) -> list[str]:
+    """Figure 3's numbers as a table: per rule, the train and test error (%) at the final epoch of
+    the runs that reached ``epochs`` (mean +- std over them) beside the paper's (Figure 3 A and B)."""
+    lines = [
+        f"| rule | runs at epoch {epochs} | train error (%) | paper | test error (%) | paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule, runs in groups.items():
+        done = [m for m in runs if len(m["epoch"]) >= epochs]
+        ours = []
+        for key in ("train_error", "test_error"):
+            values = [m[key][epochs - 1] for m in done]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            ours.append(f"{statistics.fmean(values):.2f} +- {std:.2f}" if values else "-")
+        paper = SYNTH_CLASSIFICATION_FINAL.get(rule)
+        train_paper, test_paper = (f"{v:.2f}" for v in paper) if paper else ("-", "-")
+        lines.append(f"| {rule} | {len(done)} | {ours[0]} | {train_paper} | {ours[1]} | {test_paper} |")
+    return lines
 
 
 def spike_rate_gaps(runs: list[Run]) -> dict[tuple[str, ...], dict[int, list[float]]]:
@@ -262,6 +284,17 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         target = report / f"{dataset}.png"
         seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
         index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
+        if dataset == "synth-classification":
+            lines = [
+                "# Figure 3: final errors on the synthetic classification task",
+                "",
+                f"Ours: the runs that reached epoch {FIGURE3_EPOCHS}, the error at that epoch; the paper's: the "
+                "mean of 10 runs after 500 epochs (Figure 3, panels A and B; no DRTP there).",
+                "",
+                *final_error_lines(groups, FIGURE3_EPOCHS),
+            ]
+            atomic_write_bytes(report / "figure3.md", ("\n".join(lines) + "\n").encode())
+            index.append("- [Figure 3: final errors beside the paper's](figure3.md)")
     trained = trained_runs_784_1000_10(runs)
     if trained:
         names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
