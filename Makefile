@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast bench paper
 
 # torch==2.13.0 first: it is the CPU build on this machine kind's disk; a free choice would pull CUDA.
 # PYTHONWARNINGS hides only setuptools' "Editable installation." notice (printed on every editable install).
@@ -35,3 +35,11 @@ test-fast: setup
 BASELINE ?= b38ed56
 bench: setup
 	$(BIN)/python benchmarks/bench.py --threads 1 --baseline $(BASELINE)
+
+# The paper's studies (tens of core-hours here): each experiment resumes where it stopped and reads
+# its finished runs, so this can be stopped and rerun at any time; then the report is rewritten.
+PAPER_STUDIES := paper-table1-mnist-fc paper-fig2-regression paper-fig3-classification paper-table1-mnist-conv spike-vs-rate-study
+JOBS ?= 2
+paper: setup
+	for study in $(PAPER_STUDIES); do $(BIN)/snn-drtp experiment experiments/$$study --jobs $(JOBS) --threads 1 || exit 1; done
+	$(BIN)/snn-drtp report $(addprefix experiments/,$(PAPER_STUDIES)) experiments/paper-mnist-fc1-500 --out reports/paper

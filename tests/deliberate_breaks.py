@@ -329,6 +329,13 @@ BREAKS = [
         "tests/test_report.py -k seed_bands",
     ),
     (
+        "rate: a tanh output's delta has the factor 1 - y_K^2",
+        "snn_drtp/rate/engine.py",
+        '    return delta * (1 - y_out**2) if activation == "tanh" else delta\n',
+        "    return delta\n",
+        "tests/test_rules.py -k tanh_output",
+    ),
+    (
         "robustness 2 late parent",
         "snn_drtp/core/processes.py",
         "    if os.getppid() != parent:\n        os._exit(1)\n",

@@ -65,6 +65,7 @@ def test_report_puts_our_cells_beside_the_papers_with_the_band(tmp_path, capsys)
     assert rows["drtp"]["runs"] == "2" and rows["drtp"]["in_band"] == "True" and rows["bp"]["in_band"] == "False"
     index = (tmp_path / "report" / "index.md").read_text()
     assert "[Table 1](table1.md)" in index and "rate-fc1-500-bp-seed1-" in index
+    assert f"- `{folder}`: 3 of 4" in index
 
 
 def test_a_run_in_two_experiments_counts_once(tmp_path):
@@ -76,6 +77,8 @@ def test_a_run_in_two_experiments_counts_once(tmp_path):
             finished_run(folder, replace(base, rule="drtp", seed=seed).validate(), [4.0 + seed] * 30)
     main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "report")])
     assert "| 4.50 +- 0.71 (n=2) / 4.61 +- 0.13 in |" in (tmp_path / "report" / "table1.md").read_text()
+    index = (tmp_path / "report" / "index.md").read_text()
+    assert f"- `{tmp_path / 'a'}`: 2 of 2" in index and f"- `{tmp_path / 'b'}`: 2 of 2" in index
 
 
 def test_seed_bands_plot_the_mean_over_seeds_with_one_std(tmp_path):
@@ -131,7 +134,8 @@ def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
     main(["report", str(folder), "--out", str(tmp_path / "report")])
     assert (tmp_path / "report" / "synth-classification.png").stat().st_size > 0
     assert (
-        "[Figure 3 (synth-classification)](synth-classification.png)" in (tmp_path / "report" / "index.md").read_text()
+        "[Figure 3 (synth-classification, network synth-classification)](synth-classification.png)"
+        in (tmp_path / "report" / "index.md").read_text()
     )
 
 

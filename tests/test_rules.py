@@ -113,6 +113,38 @@ def test_mse_output_gradient_is_twice_the_error_over_n_c():
     assert res.loss == pytest.approx(float(((y - y_star) ** 2).mean()), rel=1e-6)
 
 
+def test_a_tanh_output_descends_the_mse_by_finite_differences():
+    """Tanh output (the paper's regression network), J = sum (y_K - y*)^2 / (N C): BP's update of
+    every parameter equals the central difference (J(w + h) - J(w - h)) / 2h in float64."""
+    engine = RateEngine(Params(tiny_spec(output="tanh", n_out=3), seed=2).double())
+    x, _ = batch()
+    x = x.double()
+    y_star = torch.rand(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    res = engine.train_step(x, y_star, get_rule("bp"))
+
+    @torch.no_grad()
+    def mse() -> float:
+        h = x.reshape(6, -1)
+        for layer in engine.params.layers:
+            h = torch.tanh(h @ layer.weight.T + layer.bias)
+        return float(((h - y_star) ** 2).mean())
+
+    assert res.loss == pytest.approx(mse(), rel=1e-12)
+    step = 1e-6
+    with torch.no_grad():
+        for tensor in engine.params.parameters():
+            numeric = torch.zeros_like(tensor)
+            for i in range(tensor.numel()):
+                flat = tensor.view(-1)
+                flat[i] += step
+                up = mse()
+                flat[i] -= 2 * step
+                down = mse()
+                flat[i] += step
+                numeric.view(-1)[i] = (up - down) / (2 * step)
+            torch.testing.assert_close(tensor.grad, numeric, rtol=1e-5, atol=1e-9)
+
+
 @pytest.mark.parametrize("network", ["dense", "conv"])
 @pytest.mark.parametrize("dropout", [0.0, 0.4])
 def test_bp_rule_equals_autograd(network, dropout):

@@ -13,7 +13,8 @@ A spec lists the layers after the input; the last one is the output layer::
 Convolutional layers: ``kind = "conv"``, ``channels``, ``kernel``, ``stride``, ``padding``,
 ``pool`` (max-pool size, 1 = none), ``trainable`` (false = fixed random kernels). Hidden
 activations: tanh, sigmoid, linear, or lif (the LIF rate curve of the spec's ``[neuron]`` table in
-the rate engine); the output layer is sigmoid (binary cross-entropy) or linear (mean squared error).
+the rate engine); the output layer is sigmoid (binary cross-entropy), or linear or tanh (mean
+squared error; tanh as in the paper's regression network).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from snn_drtp.core.checks import accepts, check_field_types, closest, type_error
 
 NETWORKS_DIR = Path(__file__).resolve().parents[2] / "networks"
 ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
-OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
+OUTPUT_ACTIVATIONS = ("sigmoid", "linear", "tanh")
 SPEC_KEYS = ("name", "input_shape", "layers", "lr_key", "neuron")
 """The top-level keys of a network spec."""
 LAYER_EXAMPLES = {"units": 100, "channels": 16, "kernel": 5, "stride": 1, "padding": 0, "pool": 2}
@@ -133,7 +134,7 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
     if layers[-1].activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(
             f"{origin}: output layer activation {layers[-1].activation!r} has no loss here; use 'sigmoid' "
-            "(binary cross-entropy) or 'linear' (mean squared error)"
+            "(binary cross-entropy), or 'linear' or 'tanh' (mean squared error)"
         )
     neuron = dict(data.get("neuron", {}))
     if not all(isinstance(key, str) for key in neuron):

@@ -16,7 +16,7 @@ def autograd_step(
     dropout: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Forward with a graph, J = BCE(sigmoid(z_K), y*) (or MSE for a linear output), J.backward();
+    """Forward with a graph, J = BCE(sigmoid(z_K), y*) (or MSE for a linear or tanh output), J.backward();
     returns y_K. Gradients land in ``.grad`` of every trainable parameter (frozen layers' tensors
     do not require gradients)."""
     p = dropout if generator is not None else 0.0
@@ -24,7 +24,7 @@ def autograd_step(
     with torch.enable_grad():
         for layer in engine.layers:
             h, cache = layer.forward(h, p if layer.params.spec.kind == "dense" else 0.0, generator)
-        if engine.output_activation == "linear":
+        if engine.output_activation != "sigmoid":
             loss = F.mse_loss(h, y_star)
         else:
             loss = F.binary_cross_entropy_with_logits(cache.z, y_star)

@@ -17,14 +17,17 @@ from snn_drtp.spiking.neuron import LIFParams
 
 def output_delta(y_out: torch.Tensor, y_star: torch.Tensor, activation: str) -> torch.Tensor:
     """delta z_K = dJ/dz_K for the output layer, averaged over batch x outputs (N x C):
-    sigmoid + BCE: (y_K - y*) / (N C); linear + MSE: 2 (y_K - y*) / (N C)."""
-    scale = 2.0 if activation == "linear" else 1.0
-    return (y_out - y_star) * (scale / y_out.numel())
+    sigmoid + BCE: (y_K - y*) / (N C); linear + MSE: 2 (y_K - y*) / (N C); tanh + MSE:
+    2 (y_K - y*) (1 - y_K^2) / (N C)."""
+    if activation == "sigmoid":
+        return (y_out - y_star) * (1.0 / y_out.numel())
+    delta = (y_out - y_star) * (2.0 / y_out.numel())
+    return delta * (1 - y_out**2) if activation == "tanh" else delta
 
 
 def output_loss(cache: LayerCache, y_star: torch.Tensor, activation: str) -> float:
-    """J: BCE on sigmoid outputs (computed from z_K for stability), or MSE on linear outputs."""
-    if activation == "linear":
+    """J: BCE on sigmoid outputs (computed from z_K for stability), or MSE on linear and tanh outputs."""
+    if activation != "sigmoid":
         return float(F.mse_loss(cache.y, y_star))
     return float(F.binary_cross_entropy_with_logits(cache.z, y_star))
 
@@ -89,8 +92,8 @@ class RateEngine:
 
     def loss_sum(self, output: torch.Tensor, y_star: torch.Tensor) -> float:
         """Sum over examples of the per-example loss averaged over outputs: BCE on sigmoid outputs
-        (clamped to [1e-7, 1 - 1e-7]), MSE on linear ones."""
-        if self.output_activation == "linear":
+        (clamped to [1e-7, 1 - 1e-7]), MSE on linear and tanh ones."""
+        if self.output_activation != "sigmoid":
             return float(F.mse_loss(output, y_star, reduction="sum")) / y_star.shape[1]
         clamped = output.clamp(1e-7, 1 - 1e-7)
         return float(F.binary_cross_entropy(clamped, y_star, reduction="sum")) / y_star.shape[1]

@@ -128,11 +128,11 @@ def collect(runs: list[Run]) -> tuple[dict[tuple[str, float, str], Cell], list[s
     return cells, pending
 
 
-def synthetic_groups(runs: list[Run]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Per synthetic dataset (the paper's Figures 2 and 3), per rule, the metrics of every run with
+def synthetic_groups(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Per synthetic dataset and network (the paper's Figures 2 and 3), per rule, the metrics of every run with
     at least one finished epoch (runs still training included: a figure shows the epochs all of a
     rule's runs have reached)."""
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
         if not run.config.dataset.startswith("synth-"):
             continue
@@ -143,7 +143,8 @@ def synthetic_groups(runs: list[Run]) -> dict[str, dict[str, list[dict[str, Any]
             except (OSError, ValueError):
                 continue
         if metrics.get("epoch"):
-            groups.setdefault(run.config.dataset, {}).setdefault(run.config.rule, []).append(metrics)
+            key = (run.config.dataset, run.config.network)
+            groups.setdefault(key, {}).setdefault(run.config.rule, []).append(metrics)
     return groups
 
 
@@ -280,10 +281,11 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
                 atomic_write_bytes(target, (folder / figure).read_bytes())
                 index.append(f"- [{folder.name}: {figure.removesuffix('.png').replace('_', ' ')}]({target.name})")
     figures = {"synth-regression": "Figure 2", "synth-classification": "Figure 3"}
-    for dataset, groups in sorted(synthetic_groups(runs).items()):
-        target = report / f"{dataset}.png"
-        seed_bands(groups, target, f"{figures.get(dataset, dataset)}: {dataset}, mean +- std over seeds")
-        index.append(f"- [{figures.get(dataset, dataset)} ({dataset})]({target.name})")
+    for (dataset, network), groups in sorted(synthetic_groups(runs).items()):
+        target = report / f"{network}.png"
+        name = figures.get(dataset, dataset)
+        seed_bands(groups, target, f"{name}: {dataset}, network {network}, mean +- std over seeds")
+        index.append(f"- [{name} ({dataset}, network {network})]({target.name})")
         if dataset == "synth-classification":
             lines = [
                 "# Figure 3: final errors on the synthetic classification task",
@@ -305,6 +307,13 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
     if gaps:
         spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
         index.append("- [Spike versus rate: the gap against T](spike-vs-rate-gap.png)")
-    index += ["", f"{len(pending)} runs pending (not finished):", ""] + [f"- `{p}`" for p in pending]
+    index += ["", "Runs finished, per experiment:", ""]
+    by_name = {run.config.run_name(): run for run in runs}
+    for folder in folders:
+        names = [config.run_name() for config in load_experiment(folder)[1]]
+        done = sum(by_name[name].finished is not None for name in names)
+        index.append(f"- `{folder}`: {done} of {len(names)}")
+    waiting = [run.out for run in runs if run.finished is None]
+    index += ["", f"{len(waiting)} runs pending (not finished):", ""] + [f"- `{p}`" for p in waiting]
     atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
     return report / "index.md"
