@@ -310,9 +310,9 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
     index += ["", "Runs finished, per experiment:", ""]
     by_name = {run.config.run_name(): run for run in runs}
     for folder in folders:
-        names = [config.run_name() for config in load_experiment(folder)[1]]
-        done = sum(by_name[name].finished is not None for name in names)
-        index.append(f"- `{folder}`: {done} of {len(names)}")
+        wanted = [config.run_name() for config in load_experiment(folder)[1]]
+        done = sum(by_name[name].finished is not None for name in wanted)
+        index.append(f"- `{folder}`: {done} of {len(wanted)}")
     waiting = [run.out for run in runs if run.finished is None]
     index += ["", f"{len(waiting)} runs pending (not finished):", ""] + [f"- `{p}`" for p in waiting]
     atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
