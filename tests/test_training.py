@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_spec
 from test_spiking_updates import engine_for
 
+from snn_drtp.core.params import Params
 from snn_drtp.data.tensors import TensorData
+from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import RunFolderMismatchError, evaluate, train, train_epoch
+from snn_drtp.runs.training import RunFolderMismatchError, evaluate, make_optimizer, train, train_epoch
 
 SMALL = TrainConfig(
     network="synth-classification",
@@ -232,3 +235,28 @@ def test_ctrl_c_prints_how_to_resume_and_keeps_the_last_epoch(tmp_path):
     )
     reference = train(whole, None, progress=False, log=None)
     assert json.loads(metrics.read_text())["test_error"] == reference["test_error"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nag"])
+def test_sgd_and_nag_steps_follow_their_update_equations(optimizer):
+    """Two steps with gradients g1, g2 from w0: SGD w -= lr g; NAG (momentum 0.9, Nesterov)
+    v = 0.9 v + g, w -= lr (g + 0.9 v), with v = g1 at the first step."""
+    engine = RateEngine(Params(tiny_spec(), seed=0))
+    config = TrainConfig(optimizer=optimizer, lr=0.1)
+    weight = engine.params.layers[0].weight
+    w0 = weight.detach().clone()
+    g1, g2 = torch.full_like(w0, 1.0), torch.full_like(w0, -2.0)
+    opt = make_optimizer(config, engine)
+    for g in (g1, g2):
+        for p in engine.params.trainable_tensors():
+            p.grad = torch.zeros_like(p)
+        weight.grad = g.clone()
+        opt.step()
+    if optimizer == "sgd":
+        expected = w0 - 0.1 * g1 - 0.1 * g2
+    else:
+        v1 = g1
+        w1 = w0 - 0.1 * (g1 + 0.9 * v1)
+        v2 = 0.9 * v1 + g2
+        expected = w1 - 0.1 * (g2 + 0.9 * v2)
+    torch.testing.assert_close(weight.detach(), expected)

@@ -24,7 +24,7 @@ from snn_drtp.spiking.neuron import check_neuron
 SPIKING_DEFAULT_LR = 5e-4
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 """Fields that only the spiking engine reads."""
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "nag")
 EXAMPLES = {"lr": 1e-3, "train_subset": 1000, "test_subset": 1000, "threads": 1, "init_from": "runs/<run folder>"}
 """Example values that type errors suggest where a field's default is no example."""
 NOT_NUMBERS = ("threads", "data_dir", "epochs", "brian2_target")

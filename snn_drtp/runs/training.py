@@ -137,12 +137,16 @@ def load_data(
 
 
 def make_optimizer(config: TrainConfig, engine: Engine) -> torch.optim.Optimizer:
-    """SGD or Adam (fused) over the trainable W_k, b_k at the config's resolved learning rate."""
+    """Plain SGD, NAG (SGD with momentum 0.9 and Nesterov's gradient, the default of the authors'
+    code, github.com/ChFrenkel/DirectRandomTargetProjection) or Adam (fused) over the trainable
+    W_k, b_k at the config's resolved learning rate."""
     params, lr = engine.params.trainable_tensors(), config.lr
     if lr is None:
         raise ValueError("the learning rate is unresolved: pass a validated config (TrainConfig.validate())")
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr)
+    if config.optimizer == "nag":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
