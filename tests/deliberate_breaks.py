@@ -336,6 +336,20 @@ BREAKS = [
         "tests/test_rules.py -k tanh_output",
     ),
     (
+        "optimizer: NAG uses Nesterov's gradient",
+        "snn_drtp/runs/training.py",
+        "momentum=0.9, nesterov=True)",
+        "momentum=0.9, nesterov=False)",
+        "tests/test_training.py -k update_equations",
+    ),
+    (
+        "report: the index counts each experiment's finished runs",
+        "snn_drtp/studies/report.py",
+        "        done = sum(by_name[name].finished is not None for name in wanted)\n",
+        "        done = sum(run.finished is not None for run in runs if run.out.parent.parent == folder)\n",
+        "tests/test_report.py -k two_experiments",
+    ),
+    (
         "robustness 2 late parent",
         "snn_drtp/core/processes.py",
         "    if os.getppid() != parent:\n        os._exit(1)\n",
