@@ -350,6 +350,13 @@ BREAKS = [
         "tests/test_report.py -k two_experiments",
     ),
     (
+        "report: Table 1 takes only runs of its protocol (Table 3's rate)",
+        "snn_drtp/studies/report.py",
+        "        and config.lr == replace(config, lr=None).validate().lr\n",
+        "        and config.lr is not None\n",
+        "tests/test_report.py -k protocol",
+    ),
+    (
         "robustness 2 late parent",
         "snn_drtp/core/processes.py",
         "    if os.getppid() != parent:\n        os._exit(1)\n",

@@ -196,3 +196,17 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     torch.testing.assert_close(hidden_activations(runs["drtp"], examples=20), expected)
     main(["report", str(folder), "--out", str(tmp_path / "report")])
     assert (tmp_path / "report" / "supp-fig4-activations.png").stat().st_size > 0
+
+
+def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):
+    """Rate fc1-500 MNIST runs at another batch size or learning rate (a study's twins) are left out."""
+    folder = experiment(  # lr: Table 3's for fc1-500 DRTP, and another
+        tmp_path / "other",
+        'name = "other"\n[base]\ndataset = "mnist"\nepochs = 30\nrule = "drtp"\n[grid]\nlr = [1.5e-4, 1e-3]\n',
+    )
+    base = TrainConfig(dataset="mnist", epochs=30, rule="drtp")
+    finished_run(folder, base.validate(), [4.5] * 30)
+    finished_run(folder, replace(base, lr=1e-3).validate(), [9.0] * 30)
+    main(["report", str(folder), "--out", str(tmp_path / "report")])
+    table = (tmp_path / "report" / "table1.md").read_text()
+    assert "| 4.50 +- 0.00 (n=1) / 4.61 +- 0.13 in |" in table and "0 runs pending" in table

@@ -111,14 +111,28 @@ def experiment_runs(experiments: list[Path]) -> list[Run]:
     ]
 
 
+def follows_table1_protocol(config: TrainConfig) -> bool:
+    """Whether a run is one of Table 1's: a Table 1 network on all of MNIST, batch 60, Adam at the
+    rate of Table 3, He-uniform weights, for any number of epochs (the paper's are 100). Other runs
+    of the same networks, such as the spike-versus-rate study's rate twins, are not its cells."""
+    return (
+        config.network in TABLE1_NETWORKS
+        and config.batch_size == 60
+        and config.optimizer == "adam"
+        and not config.zero_init
+        and config.train_subset is None
+        and config.lr == replace(config, lr=None).validate().lr
+    )
+
+
 def collect(runs: list[Run]) -> tuple[dict[tuple[str, float, str], Cell], list[str]]:
-    """The finished MNIST rate runs by (network, dropout, rule), and the folders of the runs not
-    finished yet."""
+    """The finished runs of Table 1's protocol by (network, dropout, rule), and the folders of those
+    not finished yet."""
     cells: dict[tuple[str, float, str], Cell] = {}
     pending = []
     for run in runs:
         config = run.config
-        if config.engine != "rate" or config.dataset != "mnist" or config.network not in TABLE1_NETWORKS:
+        if config.engine != "rate" or config.dataset != "mnist" or not follows_table1_protocol(config):
             continue
         if run.finished is None:
             pending.append(str(run.out))
