@@ -265,3 +265,13 @@ def test_a_ray_sweep_interrupted_while_its_instance_starts_leaves_nothing_behind
         if sweep.poll() is None:
             sweep.kill()
             sweep.wait()
+
+
+@pytest.mark.slow
+def test_a_local_ray_instance_that_cannot_start_says_so_with_rays_error():
+    pytest.importorskip("ray")
+    from snn_drtp.studies.ray_instance import local_ray_instance
+
+    message = r"the local Ray instance did not start \(exit code .*\):\n(.|\n)*Resource quantities must be nonnegative"
+    with pytest.raises(RuntimeError, match=message), local_ray_instance(-1):
+        pass
