@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -150,6 +151,26 @@ def _living(pids: list[int]) -> list[int]:
     return alive
 
 
+def _held_locks(runs: list[Path], deadline: float) -> dict[str, str]:
+    """The run folders whose lock some process still holds at ``deadline`` (with the pid written in
+    the lock and that process's command line), waiting for them to be released until then."""
+    held: dict[str, str] = {}
+    while True:
+        held = {}
+        for run in runs:
+            with open(run / ".lock", "a+") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    lock.seek(0)
+                    pid = lock.read().strip()
+                    held[run.name] = f"pid {pid}: {_cmdline(int(pid)) if pid.isdigit() else b''!r}"
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.2)
+
+
 def _runs_by_seed(folder: Path) -> dict[int, Path]:
     runs = folder / "runs"
     return (
@@ -212,6 +233,8 @@ def test_a_killed_sweep_leaves_no_worker_and_its_rerun_redoes_no_finished_run(tm
             time.sleep(0.2)
         assert not _living(workers), f"processes outlived the {sig.name}ed sweep: {_living(workers)}"
         assert not _living(_in_groups(keepers)), "processes of the Ray instance outlived the sweep"
+        held = _held_locks([runs[1], runs[2]], deadline=time.monotonic() + 60)
+        assert not held, f"run folders still locked after the {sig.name}: {held}"
     finally:
         for pid in _living(workers + _in_groups(_keepers(workers))):  # a failed test leaves nothing on
             os.kill(pid, signal.SIGKILL)
