@@ -345,8 +345,8 @@ BREAKS = [
     (
         "report: the index counts each experiment's finished runs",
         "snn_drtp/studies/report.py",
-        "        done = sum(by_name[name].finished is not None for name in wanted)\n",
-        "        done = sum(run.finished is not None for run in runs if run.out.parent.parent == folder)\n",
+        "        listed = [run for run in runs if folder in run.experiments]\n",
+        "        listed = [run for run in runs if run.out.parent.parent == folder]\n",
         "tests/test_report.py -k two_experiments",
     ),
     (

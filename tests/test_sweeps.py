@@ -171,6 +171,19 @@ def _held_locks(runs: list[Path], deadline: float) -> dict[str, str]:
         time.sleep(0.2)
 
 
+def _start_sweep(tmp_path: Path, backend: str) -> tuple[Path, subprocess.Popen]:
+    """The kill experiment (KILL_SPEC, seeds 1 and 2 training on for ever) started through the CLI
+    in a process of its own, 2 jobs on ``backend``, logging into tmp_path/sweep.log."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "experiment.toml").write_text(KILL_SPEC.format(epochs=100000))
+    argv = ["experiment", str(folder), "--jobs", "2", "--threads", "1", "--backend", backend]
+    code = f"import sys; from snn_drtp.cli import main; sys.exit(main({argv!r}))"
+    with open(tmp_path / "sweep.log", "w") as log:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        return folder, subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=log, cwd=ROOT, env=env)
+
+
 def _runs_by_seed(folder: Path) -> dict[int, Path]:
     runs = folder / "runs"
     return (
@@ -200,15 +213,7 @@ def test_a_killed_sweep_leaves_no_worker_and_its_rerun_redoes_no_finished_run(tm
     it started must go, and the rerun reads seed 0 and resumes the other two where they stopped."""
     if backend == "ray":
         request.getfixturevalue("ray_instance")
-    folder = tmp_path / "exp"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(KILL_SPEC.format(epochs=100000))
-    argv = ["experiment", str(folder), "--jobs", "2", "--threads", "1", "--backend", backend]
-    code = f"import sys; from snn_drtp.cli import main; sys.exit(main({argv!r}))"
-    with open(tmp_path / "sweep.log", "w") as log:
-        sweep = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
+    folder, sweep = _start_sweep(tmp_path, backend)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 300
@@ -261,13 +266,7 @@ def test_a_ray_sweep_interrupted_while_its_instance_starts_leaves_nothing_behind
     """Ctrl-C while Ray is still starting: the keeper gets SIGTERM inside ray.init, whose own
     handler would leave Ray's agents running."""
     pytest.importorskip("ray")
-    folder = tmp_path / "exp"
-    folder.mkdir()
-    (folder / "experiment.toml").write_text(KILL_SPEC.format(epochs=100000))
-    argv = ["experiment", str(folder), "--jobs", "2", "--threads", "1", "--backend", "ray"]
-    code = f"import sys; from snn_drtp.cli import main; sys.exit(main({argv!r}))"
-    with open(tmp_path / "sweep.log", "w") as log:
-        sweep = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=log, cwd=ROOT)
+    folder, sweep = _start_sweep(tmp_path, "ray")
     keepers: list[int] = []
     try:
         deadline = time.monotonic() + 120

@@ -88,11 +88,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Run:
-    """A run of the experiments: its configuration, its folder and its metrics once finished."""
+    """A run of the experiments: its configuration, its folder, its metrics once finished and the
+    experiment folders that list it."""
 
     config: TrainConfig
     out: Path
     finished: dict[str, Any] | None
+    experiments: tuple[Path, ...] = ()
 
 
 def experiment_runs(experiments: list[Path]) -> list[Run]:
@@ -106,7 +108,10 @@ def experiment_runs(experiments: list[Path]) -> list[Run]:
             out = folder / "runs" / config.run_name()
             copies.setdefault(config.run_name(), []).append(Run(config, out, finished_metrics(config, out)))
     return [
-        max(runs, key=lambda r: (r.finished is not None, (r.out / "checkpoint.pt").exists()))
+        replace(
+            max(runs, key=lambda r: (r.finished is not None, (r.out / "checkpoint.pt").exists())),
+            experiments=tuple(r.out.parent.parent for r in runs),
+        )
         for runs in copies.values()
     ]
 
@@ -322,11 +327,9 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
         index.append("- [Spike versus rate: the gap against T](spike-vs-rate-gap.png)")
     index += ["", "Runs finished, per experiment:", ""]
-    by_name = {run.config.run_name(): run for run in runs}
     for folder in folders:
-        wanted = [config.run_name() for config in load_experiment(folder)[1]]
-        done = sum(by_name[name].finished is not None for name in wanted)
-        index.append(f"- `{folder}`: {done} of {len(wanted)}")
+        listed = [run for run in runs if folder in run.experiments]
+        index.append(f"- `{folder}`: {sum(run.finished is not None for run in listed)} of {len(listed)}")
     waiting = [run.out for run in runs if run.finished is None]
     index += ["", f"{len(waiting)} runs pending (not finished):", ""] + [f"- `{p}`" for p in waiting]
     atomic_write_bytes(report / "index.md", ("\n".join(index) + "\n").encode())
