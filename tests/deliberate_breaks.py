@@ -1070,6 +1070,27 @@ BREAKS = [
         "",
         "tests/test_nir.py",
     ),
+    (
+        "event subsets: only the first N samples are emulated",
+        "snn_drtp/data/events.py",
+        "frames_of(source, counting, desc, progress, count if subset else None)",
+        "frames_of(source, counting, desc, progress, None)",
+        "tests/test_frames_emulator.py -k subset",
+    ),
+    (
+        "event subsets: served from the whole split's cache entry",
+        "snn_drtp/data/events.py",
+        "    if subset and all(p.exists() for p in cache_paths(folder, whole)):",
+        "    if False:",
+        "tests/test_frames_emulator.py -k subset",
+    ),
+    (
+        "progress: log lines when not on a terminal",
+        "snn_drtp/core/progress.py",
+        "    def close(self) -> None:\n        self._line(time.perf_counter())",
+        "    def close(self) -> None:\n        pass",
+        "tests/test_frames_emulator.py -k subset",
+    ),
 ]
 
 

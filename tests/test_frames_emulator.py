@@ -70,9 +70,9 @@ def test_frame_cache_is_keyed_by_the_frame_parameters(tmp_path, monkeypatch):
     calls = []
     real = events_module.frames_of
 
-    def counting(source, spec, desc="", progress=True):
+    def counting(source, spec, *args):
         calls.append(spec)
-        return real(source, spec, desc, progress)
+        return real(source, spec, *args)
 
     monkeypatch.setattr(events_module, "frames_of", counting)
     images = torch.zeros(3, 1, 28, 28)
@@ -84,6 +84,36 @@ def test_frame_cache_is_keyed_by_the_frame_parameters(tmp_path, monkeypatch):
     c, _ = cached_frames("emulated-nmnist", "train", FrameSpec(n_time_bins=6), tmp_path)
     assert len(calls) == 2 and np.array_equal(a, b) and a.shape[1] == 4 and c.shape[1] == 6
     assert labels.tolist() == [1, 2, 3] and len(list((tmp_path / "frames").glob("*.npy"))) == 4
+
+
+class CountingEmulator(EventEmulator):
+    """The emulator, counting the images it is asked to record."""
+
+    def __init__(self):
+        super().__init__()
+        self.images = 0
+
+    def __call__(self, images, first_index=0):
+        self.images += images.shape[0]
+        return super().__call__(images, first_index=first_index)
+
+
+def test_a_subset_of_an_emulated_split_emulates_only_its_images(tmp_path, monkeypatch, capsys):
+    images = torch.zeros(300, 1, 28, 28)
+    images[:, 0, 10:18, 12:16] = torch.linspace(0.2, 1.0, 300)[:, None, None]
+    emulator = CountingEmulator()
+    source = events_module.EmulatedSource(images, torch.arange(300) % 10, emulator)
+    monkeypatch.setattr(events_module, "event_source", lambda *a, **k: (source, {"test": 2}))
+    spec = FrameSpec(n_time_bins=3)
+    first, labels = cached_frames("emulated-nmnist", "train", spec, tmp_path, count=5)
+    assert emulator.images == 5 and first.shape[0] == 5 and labels.tolist() == [0, 1, 2, 3, 4]
+    assert "emulated-nmnist train frames: 5/5 samples (100 %)" in capsys.readouterr().err  # a log line, not a TTY
+    cached_frames("emulated-nmnist", "train", spec, tmp_path, count=5)
+    assert emulator.images == 5  # the subset's own cache entry
+    whole, _ = cached_frames("emulated-nmnist", "train", spec, tmp_path)
+    assert emulator.images == 305 and np.array_equal(whole[:5], first)
+    again, again_labels = cached_frames("emulated-nmnist", "train", spec, tmp_path, count=7)
+    assert emulator.images == 305 and np.array_equal(again, whole[:7]) and again_labels.tolist() == list(range(7))
 
 
 def digit(seed: int = 0) -> torch.Tensor:

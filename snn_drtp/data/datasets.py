@@ -29,9 +29,12 @@ def load_dataset(
     frames: FrameSpec | None = None,
     emulator: EmulatorParams | None = None,
     progress: bool = True,
+    subsets: tuple[int | None, int | None] = (None, None),
 ) -> tuple[TensorData, TensorData]:
     """Load a dataset by name as (train, test) tensors. Event datasets come as time-first uint8
-    frames built with ``frames`` (default: 25 bins over the dataset's default window)."""
+    frames built with ``frames`` (default: 25 bins over the dataset's default window); with
+    ``subsets`` = (N_train, N_test) only the first N examples of an event split are framed (or
+    emulated) and returned (None: all)."""
     if name in IDX_DATASETS:
         return load_idx_dataset(name, cache_dir)
     if name == "synth-regression":
@@ -39,7 +42,7 @@ def load_dataset(
     if name == "synth-classification":
         return synthetic_classification(seed)
     if is_event_dataset(name):
-        return load_event_dataset(name, cache_dir, frames, emulator, progress)
+        return load_event_dataset(name, cache_dir, frames, emulator, progress, subsets)
     raise ValueError(
         f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, tonic:<Class> or events:<folder>"
     )
@@ -51,10 +54,15 @@ def load_event_dataset(
     frames: FrameSpec | None = None,
     emulator: EmulatorParams | None = None,
     progress: bool = True,
+    subsets: tuple[int | None, int | None] = (None, None),
 ) -> tuple[TensorData, TensorData]:
-    """(train, test) frames of an event dataset, [N, T, P, H, W] uint8 counts, time-first layout."""
+    """(train, test) frames of an event dataset, [N, T, P, H, W] uint8 counts, time-first layout;
+    the first ``subsets`` = (N_train, N_test) examples of each split (None: all)."""
     spec = frames or FrameSpec(duration_us=default_duration(name))
-    splits = [cached_frames(name, split, spec, cache_dir, emulator, progress) for split in ("train", "test")]
+    splits = [
+        cached_frames(name, split, spec, cache_dir, emulator, progress, count=count)
+        for split, count in zip(("train", "test"), subsets, strict=True)
+    ]
     n_classes = max((int(labels.max()) + 1 for _, labels in splits if len(labels)), default=0)
     return tuple(  # type: ignore[return-value]
         TensorData(torch.from_numpy(np.array(x)), torch.from_numpy(y), n_classes, layout="time_first")

@@ -29,7 +29,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,8 +37,8 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from snn_drtp.core.progress import progress as show_progress
 from snn_drtp.core.atomic import FolderInUseError, atomic_save_npy, clean_stale_temporaries, folder_lock
 from snn_drtp.data.download import default_cache_dir
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
@@ -160,11 +160,11 @@ class EmulatedSource:
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         return self.emulator(self.images[index : index + 1, 0], first_index=index)[0], int(self.labels[index])
 
-    def chunks(self, size: int) -> Callable[[int], tuple[int, list[np.ndarray], list[int]]]:
-        return lambda start: (
-            start,
-            self.emulator(self.images[start : start + size, 0], first_index=start),
-            self.labels[start : start + size].tolist(),
+    def emulate(self, start: int, stop: int) -> tuple[list[np.ndarray], list[int]]:
+        """The events and labels of images ``start`` to ``stop`` - 1, emulated in one batch."""
+        return (
+            self.emulator(self.images[start:stop, 0], first_index=start),
+            self.labels[start:stop].tolist(),
         )
 
 
@@ -299,18 +299,18 @@ def frames_of(
     spec: FrameSpec,
     desc: str = "",
     progress: bool = True,
+    count: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frames [N, T, P, H, W] and labels [N] of every sample, padded to the longest T; uint8 where
-    every count fits, else int16 (the widest of the samples' frames)."""
-    total = len(source)
+    """Frames [N, T, P, H, W] and labels [N] of the first ``count`` samples (all when None), padded
+    to the longest T; uint8 where every count fits, else int16 (the widest of the samples' frames).
+    Only those samples are read or emulated."""
+    total = len(source) if count is None else min(count, len(source))
     frames: list[np.ndarray] = []
     labels: list[int] = []
-    bar = tqdm(total=total, desc=desc, unit="sample", disable=None if progress else True, leave=False)
-    chunks = getattr(source, "chunks", None)
-    if chunks is not None:
-        emulate = chunks(EMULATION_CHUNK)
+    bar = show_progress(total, desc, enabled=progress)
+    if isinstance(source, EmulatedSource):
         for start in range(0, total, EMULATION_CHUNK):
-            _, streams, targets = emulate(start)
+            streams, targets = source.emulate(start, min(start + EMULATION_CHUNK, total))
             frames += [spec(events, source.sensor_size) for events in streams]
             labels += targets
             bar.update(len(streams))
@@ -341,15 +341,24 @@ def cached_frames(
     emulator: EmulatorParams | None = None,
     progress: bool = True,
     rebuild: bool = True,
+    count: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The frames and labels of a dataset split, from the cache or computed and cached (atomically).
-    Building an entry holds a lock on it (``.<entry>.lock`` in the cache folder): another process
-    after the same entry waits, then reads what this one wrote, and the temporaries of an
-    interrupted build of that entry are removed before writing."""
+    """The frames and labels of a dataset split (its first ``count`` samples when given), from the
+    cache or computed and cached (atomically). A subset is served from the whole split's entry
+    when that is cached, else framed (or emulated) alone and cached as an entry of its own, so
+    ``--train-subset 500`` of an emulated dataset emulates 500 images. Building an entry holds a
+    lock on it (``.<entry>.lock`` in the cache folder): another process after the same entry
+    waits, then reads what this one wrote, and the temporaries of an interrupted build of that
+    entry are removed before writing."""
     source, fingerprint = event_source(name, split, data_dir, emulator)
     folder = _cache_folder(data_dir)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[-48:]
-    stem = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), CACHE_FORMAT)}"
+    whole = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), CACHE_FORMAT)}"
+    subset = count is not None and count < len(source)
+    if subset and all(p.exists() for p in cache_paths(folder, whole)):
+        frames, labels = cached_frames(name, split, spec, data_dir, emulator, progress, rebuild)
+        return frames[:count], labels[:count]
+    stem = f"{whole}-first{count}" if subset else whole
     frames_path, labels_path = cache_paths(folder, stem)
     if not (frames_path.exists() and labels_path.exists()):
         with _entry_lock(folder, stem, f"{name} {split}", progress):
@@ -357,16 +366,17 @@ def cached_frames(
                 clean_stale_temporaries(folder, {frames_path.name, labels_path.name})
                 _clean_abandoned_entries(folder)
                 legacy = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), 1)}"
-                if not _adopt_unclipped(cache_paths(folder, legacy), (frames_path, labels_path)):
+                if subset or not _adopt_unclipped(cache_paths(folder, legacy), (frames_path, labels_path)):
                     counting = replace(spec, binary=False)
-                    frames, labels = frames_of(source, counting, desc=f"{name} {split}: frames", progress=progress)
+                    desc = f"{name} {split} frames"
+                    frames, labels = frames_of(source, counting, desc, progress, count if subset else None)
                     atomic_save_npy(labels_path, labels)
                     atomic_save_npy(frames_path, frames)
     cached = read_cache(frames_path, labels_path)
     if cached is None:  # a corrupt entry, deleted by read_cache (which says so): frame the split again, once
         if not rebuild:
             raise RuntimeError(f"frame cache {frames_path} is corrupt again right after it was rebuilt; check the disk")
-        return cached_frames(name, split, spec, data_dir, emulator, progress, rebuild=False)
+        return cached_frames(name, split, spec, data_dir, emulator, progress, rebuild=False, count=count)
     frames, labels = cached
     return (spec.finish(frames) if spec.binary else frames), labels
 

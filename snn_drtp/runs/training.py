@@ -116,7 +116,10 @@ def load_data(
     input (the rate twin). Checked against the network's input shape and outputs."""
     name = dataset or config.dataset
     frames = replace(config, dataset=name).frame_spec()
-    train_data, test_data = load_dataset(name, config.data_dir, config.seed, frames, config.emulator_params(), progress)
+    subsets = (config.train_subset, config.test_subset)
+    train_data, test_data = load_dataset(
+        name, config.data_dir, config.seed, frames, config.emulator_params(), progress, subsets
+    )
     if engine.input_layout == "static":
         train_data, test_data = train_data.accumulated(), test_data.accumulated()
     spec = engine.params.spec
