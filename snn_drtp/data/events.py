@@ -38,8 +38,8 @@ from typing import Any, Protocol, cast
 import numpy as np
 import torch
 
-from snn_drtp.core.progress import progress as show_progress
 from snn_drtp.core.atomic import FolderInUseError, atomic_save_npy, clean_stale_temporaries, folder_lock
+from snn_drtp.core.progress import progress as show_progress
 from snn_drtp.data.download import default_cache_dir
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
 from snn_drtp.data.event_files import EventFolder, normalise_polarity
