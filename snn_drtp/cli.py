@@ -6,6 +6,7 @@ snn-drtp data fetch mnist
 snn-drtp experiment experiments/paper-mnist-fc1-500 --jobs 2
 snn-drtp crosscheck --network fc1-100 --rule drtp --examples 10
 snn-drtp nir export runs/drtp model.nir
+snn-drtp events info recordings/
 snn-drtp demo
 """
 
@@ -21,6 +22,8 @@ from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
 from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.data.datasets import DATASET_NAMES
 from snn_drtp.data.download import DATASETS, fetch
+from snn_drtp.data.formats import MissingReaderError
+from snn_drtp.data.overview import SHOWN, SLICES, events_info, format_info, show_events
 from snn_drtp.interop.nir_graph import read_nir, write_nir
 from snn_drtp.rules import rule_names, rule_table
 from snn_drtp.runs.config import OPTIMIZERS, TrainConfig
@@ -217,6 +220,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     info.add_argument("file", help="a .nir file")
     info.add_argument("--dt", type=float, default=1e-3, help="time step (s) for graphs written by other tools")
 
+    ev = sub.add_parser("events", help="look at event recordings (any supported format) before training")
+    ev_sub = ev.add_subparsers(dest="events_command", required=True)
+    ei = ev_sub.add_parser(
+        "info",
+        help="format, sensor, event count, duration, ON fraction and event rate per recording, and a folder's totals",
+        formatter_class=FORMATTER,
+    )
+    ei.add_argument("path", help="a recording, an event folder (labels.csv) or any folder of recordings")
+    ei.add_argument("--limit", type=int, default=20, help="recordings listed (the totals cover all)")
+    es = ev_sub.add_parser(
+        "show",
+        help="draw accumulated events (ON red, OFF blue) and time slices, or a channel raster for 1-D sensors",
+        formatter_class=FORMATTER,
+    )
+    es.add_argument("path", help="a recording, an event folder (labels.csv) or any folder of recordings")
+    es.add_argument("--out", required=True, help="the PNG to write")
+    es.add_argument("--recordings", type=int, default=SHOWN, help="recordings drawn (one per class first)")
+    es.add_argument("--slices", type=int, default=SLICES, help="time slices per recording")
+
     e = sub.add_parser(
         "experiment", help="run (or resume) an experiment folder's grid and summarise it", formatter_class=FORMATTER
     )
@@ -283,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError, MissingReaderError) as exc:
         print(f"snn-drtp: error: {exc}", file=sys.stderr)
         return 2
 
@@ -326,6 +348,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             layer.geometry.weight_shape[0] for layer in params.layers
         ]
         print(f"{args.file}: network {params.spec.name}, {'-'.join(map(str, sizes))}, seed {params.seed}; {neuron}")
+        return 0
+    if args.command == "events":
+        if args.events_command == "info":
+            print(format_info(events_info(args.path), args.limit))
+        else:
+            show_events(args.path, args.out, args.recordings, args.slices)
+            print(args.out)
         return 0
     if args.command == "rules":
         width = max(len(name) for name, _, _ in rule_table())

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from snn_drtp.data.datasets import load_dataset
-from snn_drtp.data.event_files import EVENT_DTYPE, EventFileError, EventFolder, read_nmnist_bin, write_nmnist_bin
+from snn_drtp.data.event_folders import EventFolder
 from snn_drtp.data.events import MissingDatasetError
+from snn_drtp.data.formats import EVENT_DTYPE, EventFileError
+from snn_drtp.data.formats.nmnist import read_nmnist_bin, write_nmnist_bin
 from snn_drtp.data.frames import FrameSpec
 
 
@@ -83,8 +85,11 @@ def test_event_folder_reads_recordings_and_infers_the_sensor(tmp_path):
         f"events:{root}:40x30x2", tmp_path / "cache", frames=FrameSpec(n_time_bins=3), progress=False
     )
     assert given.x.shape == (6, 3, 2, 30, 40)
-    with pytest.raises(FileNotFoundError, match=r"labels.csv \(columns file,label\)"):
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\), got 'validation'"):
         EventFolder(root, "validation")
+    only_train = make_folder(tmp_path / "only-train")
+    with pytest.raises(FileNotFoundError, match=r"only-train/test/labels.csv: the folder has train but no test split"):
+        EventFolder(only_train, "test")
     (root / "train" / "00002.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"names 1 missing file\(s\).*00002.bin"):
         EventFolder(root, "train")

@@ -10,8 +10,8 @@ import torch
 
 from snn_drtp.data import events as events_module
 from snn_drtp.data.emulator import EmulatorParams, EventEmulator, saccade_path
-from snn_drtp.data.event_files import EVENT_DTYPE
 from snn_drtp.data.events import SHARED_NMNIST, cached_frames
+from snn_drtp.data.formats import EVENT_DTYPE
 from snn_drtp.data.frames import FrameSpec
 
 

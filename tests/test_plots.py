@@ -18,7 +18,7 @@ from matplotlib.legend import Legend
 from matplotlib.text import Text
 from test_spiking_updates import engine_for
 
-from snn_drtp.data.event_files import EVENT_DTYPE
+from snn_drtp.data.formats import EVENT_DTYPE
 from snn_drtp.runs import plots
 from snn_drtp.spiking.monitors import Recording, record
 from snn_drtp.studies.emulator_fit import compare

@@ -29,8 +29,9 @@ from snn_drtp.core.atomic import (
 )
 from snn_drtp.data import events as events_module
 from snn_drtp.data.datasets import load_dataset
-from snn_drtp.data.event_files import EVENT_DTYPE, normalise_polarity, write_nmnist_bin
 from snn_drtp.data.events import cached_frames
+from snn_drtp.data.formats import EVENT_DTYPE, normalise_polarity
+from snn_drtp.data.formats.nmnist import write_nmnist_bin
 from snn_drtp.data.frames import FrameSpec, cache_key, cache_paths
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import train

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_drtp.data.event_files import EVENT_DTYPE
+from snn_drtp.data.formats import EVENT_DTYPE
 
 SENSOR_SIZE = (34, 34, 2)
 MARGIN = 12

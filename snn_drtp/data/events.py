@@ -3,12 +3,14 @@
 Sources of (events, label) pairs:
 
 * ``nmnist-small``: the 1,000 + 100 real N-MNIST recordings in the original binary format with a
-  ``labels.csv`` (:class:`~snn_drtp.data.event_files.EventFolder`), from ``<data dir>/nmnist-small``
+  ``labels.csv`` (:class:`~snn_drtp.data.event_folders.EventFolder`), from ``<data dir>/nmnist-small``
   or the repository's ``../shared/data/nmnist-small``;
 * ``emulated-nmnist`` / ``emulated-nfashion``: MNIST / Fashion-MNIST recorded by the emulator
   (:mod:`snn_drtp.data.emulator`), generated on first use;
-* ``events:<folder>`` (or ``events:<folder>:<W>x<H>x<P>``): any folder laid out as nmnist-small,
-  recordings of any sensor in the N-MNIST binary format, the sensor size given or inferred;
+* ``events:<folder>`` (or ``events:<folder>:<W>x<H>x<P>``): a folder of labelled recordings of any
+  supported format (:mod:`snn_drtp.data.formats`, mixed allowed), with train/ and test/ or one
+  labels.csv split here (:mod:`snn_drtp.data.event_folders`), any sensor, 1-D included, its size
+  given or inferred;
 * ``nmnist``, ``dvsgesture``, ``shd``, ``pokerdvs`` and ``tonic:<ClassName>``: Tonic's dataset
   classes, reading the user's files in Tonic's layout under ``<data dir>/tonic``. Tonic would
   download missing files on construction; here a missing dataset raises
@@ -42,7 +44,8 @@ from snn_drtp.core.atomic import FolderInUseError, atomic_save_npy, clean_stale_
 from snn_drtp.core.progress import progress as show_progress
 from snn_drtp.data.download import default_cache_dir
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
-from snn_drtp.data.event_files import EventFolder, normalise_polarity
+from snn_drtp.data.event_folders import EventFolder
+from snn_drtp.data.formats import normalise_polarity
 from snn_drtp.data.frames import FRAME_DTYPE, FrameSpec, cache_key, cache_paths, read_cache
 from snn_drtp.data.static import load_idx_dataset
 
@@ -168,7 +171,6 @@ class EmulatedSource:
         )
 
 
-UNCHECKED_SENSOR = (256, 256, 2)  # the N-MNIST format's range: lists files without reading them
 EMULATED = {"emulated-nmnist": "mnist", "emulated-nfashion": "fashion-mnist"}
 EVENT_DATASETS = ("nmnist-small", *EMULATED, *TONIC_DATASETS)
 
@@ -178,14 +180,30 @@ def is_event_dataset(name: str) -> bool:
 
 
 def event_folder_sensor(name: str) -> tuple[Path, tuple[int, int, int] | None]:
-    """``events:<folder>`` or ``events:<folder>:<W>x<H>x<P>``: a folder of N-MNIST-format recordings
-    (:class:`~snn_drtp.data.event_files.EventFolder`) and its sensor size, given or (None) inferred."""
+    """``events:<folder>`` or ``events:<folder>:<W>x<H>x<P>``: an event folder
+    (:class:`~snn_drtp.data.event_folders.EventFolder`) and its sensor size, given or (None)
+    inferred. A suffix is read as the sensor only when it is three positive integers joined by
+    ``x`` and the whole name is not itself a folder; a folder and a sensor both possible is refused."""
     body = name[len("events:") :]
     head, _, tail = body.rpartition(":")
-    if head and re.fullmatch(r"\d+x\d+x\d+", tail):
-        width, height, polarities = (int(v) for v in tail.split("x"))
-        return Path(head), (width, height, polarities)
-    return Path(body), None
+    if not head or not re.fullmatch(r"\d+x\d+x\d+", tail):
+        if head and re.fullmatch(r"[\dx]+", tail) and not Path(body).is_dir():
+            raise ValueError(
+                f"dataset {name!r}: sensor {tail!r} is not W x H x P (three positive integers, e.g. 34x34x2 or "
+                "700x1x1 for a 1-D sensor)"
+            )
+        return Path(body), None
+    sensor = tuple(int(v) for v in tail.split("x"))
+    if min(sensor) < 1:
+        raise ValueError(f"dataset {name!r}: sensor {tail} has a zero size; W, H and P are >= 1")
+    if Path(body).is_dir() and Path(head).is_dir():
+        raise ValueError(
+            f"dataset {name!r} is ambiguous: both {body} and {head} are folders; rename one, or give the sensor "
+            f"explicitly as events:{body}:<W>x<H>x<P>"
+        )
+    if Path(body).is_dir():
+        return Path(body), None
+    return Path(head), (sensor[0], sensor[1], sensor[2])
 
 
 def default_duration(name: str) -> float:
@@ -212,13 +230,15 @@ def nmnist_small_root(data_dir: str | Path | None) -> Path:
     )
 
 
-def folder_content(root: Path, split: str, files: list[Path]) -> str:
-    """A SHA-256 over ``<root>/<split>/labels.csv`` and every recording's name and bytes, in order:
-    a different label, file list or recording content gives a different value, whatever the files'
-    sizes and time stamps. Hashing nmnist-small's 1,100 recordings (23 MB) takes about 65 ms with
-    the files in the page cache, 200 ms from disk."""
-    digest = hashlib.sha256((root / split / "labels.csv").read_bytes())
-    for path in files:
+def folder_content(folder: EventFolder) -> str:
+    """A SHA-256 over the folder's labels.csv files, the split and every recording's name and bytes,
+    in order: a different label, file list or recording content gives a different value, whatever
+    the files' sizes and time stamps. Hashing nmnist-small's 1,100 recordings (23 MB) takes about
+    65 ms with the files in the page cache, 200 ms from disk."""
+    digest = hashlib.sha256(folder.split.encode())
+    for labels in folder.listing.labels_files:
+        digest.update(labels.read_bytes())
+    for path in folder.files:
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
@@ -237,14 +257,11 @@ def event_source(
     if name == "nmnist-small":
         root = nmnist_small_root(data_dir)
         folder = EventFolder(root, split, SENSOR_SIZE)
-        return folder, {"root": str(root.resolve()), "content": folder_content(root, split, folder.files)}
+        return folder, {"root": str(root.resolve()), "content": folder_content(folder)}
     if name.startswith("events:"):
         root, sensor = event_folder_sensor(name)
-        listed: EventFolder | _InferredSensorFolder = (
-            EventFolder(root, split, sensor) if sensor else _InferredSensorFolder(root, split)
-        )
-        content = folder_content(root, split, listed.files)
-        return listed, {"root": str(root.resolve()), "content": content, "sensor": sensor}
+        folder = EventFolder(root, split, sensor)
+        return folder, {"root": str(root.resolve()), "content": folder_content(folder), "sensor": sensor}
     if name in EMULATED:
         params = emulator or EmulatorParams()
         train, test = load_idx_dataset(EMULATED[name], data_dir)
@@ -258,36 +275,6 @@ def event_source(
     raise ValueError(
         f"unknown event dataset {name!r}; choose one of {', '.join(EVENT_DATASETS)}, tonic:<Class> or events:<folder>"
     )
-
-
-class _InferredSensorFolder:
-    """A split of an event folder on the sensor inferred over both splits (so that train and test
-    frames match), read only when its events are asked for: a cached dataset parses no recording (the cache
-    key hashes their bytes)."""
-
-    def __init__(self, root: Path, split: str):
-        self.root, self.split = root, split
-        self.files = EventFolder(root, split, UNCHECKED_SENSOR).files
-        self._folder: EventFolder | None = None
-
-    @property
-    def folder(self) -> EventFolder:
-        if self._folder is None:
-            splits = {s: EventFolder(self.root, s) for s in ("train", "test")}
-            (w1, h1, p1), (w2, h2, p2) = (f.sensor_size for f in splits.values())
-            self._folder = splits[self.split]
-            self._folder.sensor_size = (max(w1, w2), max(h1, h2), max(p1, p2))
-        return self._folder
-
-    @property
-    def sensor_size(self) -> tuple[int, int, int]:
-        return self.folder.sensor_size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return self.folder[index]
 
 
 def _tonic_root(data_dir: str | Path | None) -> Path:

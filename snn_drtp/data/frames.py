@@ -19,7 +19,7 @@ ToFrame's quirks, handled here and tested:
 * an empty stream gives Tonic's zeros in (T, P, W, H) order and float64; we return zeros in
   (T, P, H, W), the order of every non-empty frame;
 * polarity given as -1 / +1 or as booleans would all land in one channel; it is normalised to
-  {0, 1} first (:func:`~snn_drtp.data.event_files.normalise_polarity`);
+  {0, 1} first (:func:`~snn_drtp.data.formats.recording.normalise_polarity`);
 * ToFrame counts in int16 and wraps past 32,767 events per bin, pixel and polarity; a stream
   where that happened is refused, with the number of events miscounted.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import tonic.transforms as T
 
-from snn_drtp.data.event_files import normalise_polarity
+from snn_drtp.data.formats import normalise_polarity
 
 FRAME_DTYPE = np.uint8
 """Frames whose counts all fit (at most 255 events per bin, pixel and polarity), and spike frames,

@@ -30,8 +30,8 @@ import torch
 
 from snn_drtp.core.atomic import atomic_write_json, write_json_and_markdown
 from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
-from snn_drtp.data.event_files import read_nmnist_bin
 from snn_drtp.data.events import nmnist_small_root
+from snn_drtp.data.formats.nmnist import read_nmnist_bin
 from snn_drtp.data.frames import BIN_US, FrameSpec, event_image, rate_curve
 from snn_drtp.data.static import load_idx_dataset
 from snn_drtp.runs import plots
