@@ -96,6 +96,11 @@ def _spiking_args(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     ev.add_argument("--merge-polarity", action="store_true", help="one channel for ON and OFF events")
     ev.add_argument("--binary-frames", action="store_true", help="1 where any event fell in a bin (spikes)")
     ev.add_argument(
+        "--normalise-frames",
+        action="store_true",
+        help="divide each sample's counts by their mean over nonzero entries (input drive independent of event rate)",
+    )
+    ev.add_argument(
         "--emulator",
         action="append",
         default=[],
@@ -176,7 +181,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         neuron={k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None},
         frames={k: getattr(args, k) for k in FRAME_FLAGS if getattr(args, k) is not None}
         | ({"merge_polarity": True} if args.merge_polarity else {})
-        | ({"binary": True} if args.binary_frames else {}),
+        | ({"binary": True} if args.binary_frames else {})
+        | ({"normalise": True} if args.normalise_frames else {}),
         emulator=_emulator_overrides(args.emulator),
         brian2_target=args.brian2_target,
         init_from=args.init_from,

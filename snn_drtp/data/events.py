@@ -354,7 +354,7 @@ def cached_frames(
                 _clean_abandoned_entries(folder)
                 legacy = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), 1)}"
                 if subset or not _adopt_unclipped(cache_paths(folder, legacy), (frames_path, labels_path)):
-                    counting = replace(spec, binary=False)
+                    counting = replace(spec, binary=False, normalise=False)
                     desc = f"{name} {split} frames"
                     frames, labels = frames_of(source, counting, desc, progress, count if subset else None)
                     atomic_save_npy(labels_path, labels)
@@ -365,7 +365,7 @@ def cached_frames(
             raise RuntimeError(f"frame cache {frames_path} is corrupt again right after it was rebuilt; check the disk")
         return cached_frames(name, split, spec, data_dir, emulator, progress, rebuild=False, count=count)
     frames, labels = cached
-    return (spec.finish(frames) if spec.binary else frames), labels
+    return (spec.finish_split(frames) if spec.binary or spec.normalise else frames), labels
 
 
 @contextmanager

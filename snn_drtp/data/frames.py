@@ -3,7 +3,10 @@
 A :class:`FrameSpec` applies, in order, Tonic's ``Denoise`` (``denoise_us`` > 0), ``Downsample``
 (``downsample`` != 1) and ``MergePolarities`` (``merge_polarity``), then ``ToFrame``, and returns
 event counts per frame, polarity and pixel, [T, P, H, W] (or [T, P, W] for a sensor without a y
-axis, such as SHD's 700 channels); with ``binary`` a frame holds 1 where any event fell (spikes).
+axis, such as SHD's 700 channels); with ``binary`` a frame holds 1 where any event fell (spikes);
+with ``normalise`` each sample's counts are divided by their mean over the nonzero entries,
+x / mean(x[x > 0]), so that a typical active pixel and bin drives the first layer with 1 whatever
+the recording's event rate (float32 frames; a sample without events stays 0).
 Frames cover either ``n_time_bins`` equal bins or frames of
 ``time_window_us``, from time 0 over ``duration_us`` when that is set (every sample on the same
 clock) or over each sample's first to last event.
@@ -72,6 +75,7 @@ class FrameSpec:
     denoise_us: float = 0.0
     downsample: float = 1.0
     binary: bool = False
+    normalise: bool = False
 
     def __post_init__(self) -> None:
         for name in ("time_window_us", "duration_us", "denoise_us", "downsample"):
@@ -91,9 +95,10 @@ class FrameSpec:
                 raise ValueError(f"frames: {message}")
 
     def key(self) -> dict:
-        """The fields that change the cached event counts (``binary`` is applied after the cache)."""
+        """The fields that change the cached event counts (``binary`` and ``normalise`` are applied
+        after the cache)."""
         key = asdict(self)
-        del key["binary"]
+        del key["binary"], key["normalise"]
         return key
 
     def sensor_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -159,10 +164,24 @@ class FrameSpec:
         return self.finish(frames)
 
     def finish(self, frames: np.ndarray) -> np.ndarray:
-        """Counts as they are, in the narrowest dtype that holds them (:func:`count_dtype`: uint8 or
-        int16, never clipped), or 0/1 spikes (uint8) with ``binary``."""
+        """One sample's counts as they are, in the narrowest dtype that holds them
+        (:func:`count_dtype`: uint8 or int16, never clipped), or 0/1 spikes (uint8) with ``binary``,
+        or normalised (float32) with ``normalise``."""
+        return self.finish_split(frames[None])[0]
+
+    def finish_split(self, frames: np.ndarray) -> np.ndarray:
+        """:meth:`finish` for a split's frames [N, T, ...], sample by sample."""
         if self.binary:
-            return np.minimum(frames, 1).astype(FRAME_DTYPE)
+            frames = np.minimum(frames, 1).astype(FRAME_DTYPE)
+        if self.normalise:
+            out = np.zeros(frames.shape, dtype=np.float32)
+            for i, sample in enumerate(frames):
+                active = sample[sample > 0]
+                if active.size:
+                    out[i] = sample / np.float32(active.mean(dtype=np.float64))
+            return out
+        if self.binary:
+            return frames
         return frames.astype(count_dtype(int(frames.max()) if frames.size else 0), copy=False)
 
 
