@@ -1,15 +1,16 @@
 """Events already decoded to arrays: NumPy ``.npy`` structured arrays and HDF5 files.
 
 Fields are found by name or by a NumPy field title (Tonic's dtypes and the ``aedat`` library name
-polarity ``on``): x from ``x``, ``channel``, ``unit`` or ``address``; y from ``y`` (absent: a 1-D
-sensor); t from ``t``, ``ts``, ``timestamp`` or ``time``; p from ``p``, ``on``, ``polarity`` or
-``pol`` (absent: all 0). Times are microseconds (Tonic's unit) unless an HDF5 dataset's ``unit``
-or ``units`` attribute says ``s`` or ``ms``; float times with fractions spanning under 100 us
-look like seconds and are refused. An HDF5 file holds its events as one structured dataset (at
-``events``, ``CD/events`` or as the file's only dataset) or as one dataset per field, at the root
-or under ``events``; its ``sensor_size`` (or ``width`` / ``height``) attribute gives the sensor.
-Times are kept as stored (Tonic's arrays count from the recording's start), unless the first is
-past 2^32 us (71 minutes), which is taken as a wall clock and rebased.
+polarity ``on``): x from ``x``, ``channel``, ``unit``, ``address`` or ``addresses`` (N-TIDIGITS);
+y from ``y`` (absent: a 1-D sensor); t from ``t``, ``ts``, ``timestamp(s)`` or ``time``; p from
+``p``, ``on``, ``polarity`` or ``pol`` (absent: all 0). Times are microseconds (Tonic's unit)
+unless an HDF5 dataset's ``unit`` or ``units`` attribute says ``s`` or ``ms``; float times with
+fractions spanning under 100 us look like seconds and are refused. An HDF5 file holds its events
+as one structured dataset (at ``events``, ``CD/events`` or as the file's only dataset) or as one
+dataset per field, at the root or under ``events``; its ``sensor_size`` (or ``width`` /
+``height``) attribute gives the sensor. Times are kept as stored (Tonic's arrays count from the
+recording's start), unless the first is past 2^32 us (71 minutes), which is taken as a wall clock
+and rebased.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 from snn_drtp.data.formats.recording import EventFileError, Recording, from_start, in_time_order, tonic_events
 
 FIELDS = {
-    "x": ("x", "channel", "unit", "address"),
+    "x": ("x", "channel", "unit", "address", "addresses"),
     "y": ("y",),
-    "t": ("t", "ts", "timestamp", "time"),
+    "t": ("t", "ts", "timestamp", "timestamps", "time"),
     "p": ("p", "on", "polarity", "pol"),
 }
 UNIT_SCALE = {"us": 1.0, "µs": 1.0, "microseconds": 1.0, "ms": 1e3, "milliseconds": 1e3, "s": 1e6, "seconds": 1e6}
@@ -109,14 +110,15 @@ def read_hdf5(path: Path) -> Recording:
     with handle:
         sensor = _hdf5_sensor(handle.attrs)
         datasets = [name for name, item in handle.items() if isinstance(item, h5py.Dataset)]
-        tables = [handle.get(name) for name in HDF5_TABLES] + [handle[datasets[0]] if len(datasets) == 1 else None]
+        single = [handle[datasets[0]]] if len(datasets) == 1 else []
+        tables = [handle[name] for name in HDF5_TABLES if name in handle] + single
         table = next((t for t in tables if isinstance(t, h5py.Dataset) and t.dtype.fields), None)
         if table is not None:
             array = _read(path, table)
             columns = {n: array[n] for n in array.dtype.fields or ()}
             return _recording(path, "hdf5", columns, _unit(table.attrs), sensor)
         for group in HDF5_GROUPS:
-            node = handle[group] if group else handle
+            node = handle.get(group) if group else handle
             if not isinstance(node, h5py.Group):
                 continue
             fields = {name: item for name, item in node.items() if isinstance(item, h5py.Dataset)}
