@@ -32,6 +32,7 @@ from snn_drtp.data.formats.recording import (
     EventFileError,
     Recording,
     normalise_polarity,
+    on_sensor,
 )
 
 READERS: dict[str, tuple[str, str]] = {
@@ -63,12 +64,13 @@ def require(module: str, package: str, what: str) -> ModuleType:
 
 
 def read_recording(path: str | Path) -> Recording:
-    """The events of one file of any supported format, its header's sensor size and notes."""
+    """The events of one file of any supported format, its header's sensor size and notes; an
+    event off the header's sensor is an :class:`EventFileError`."""
     path = Path(path)
     fmt = detect_format(path)
     module, function = READERS[fmt]
     reader: Callable[[Path], Recording] = getattr(importlib.import_module(module), function)
-    return reader(path)
+    return on_sensor(reader(path))
 
 
 __all__ = [

@@ -98,3 +98,22 @@ def from_start(events: np.ndarray, notes: list[str], what: str = "the camera's c
         events = events.copy()
         events["t"] -= events["t"][0]
     return events
+
+
+def on_sensor(recording: Recording) -> Recording:
+    """``recording`` after checking that every event lies on the sensor its header gives (if any)."""
+    sensor, events = recording.sensor_size, recording.events
+    if sensor is None or not len(events):
+        return recording
+    width, height, _ = sensor
+    off = events["x"] >= width
+    if not recording.one_dimensional:
+        off |= events["y"] >= height
+    if np.any(off):
+        e = events[int(np.argmax(off))]
+        where = ", ".join(f"{k}={e[k]}" for k in events.dtype.names or () if k != "t")
+        raise EventFileError(
+            f"{recording.path}: event at {where} lies outside the {width} x {height} sensor its header gives; "
+            "the file is corrupt or its header is wrong"
+        )
+    return recording
