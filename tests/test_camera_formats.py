@@ -194,7 +194,7 @@ def written(tmp_path) -> dict[str, bytes]:
         ("dat", lambda raw: raw[:20], r"ends inside its text header"),
         ("es", lambda raw: raw[:16], r"truncated or corrupt \(the stream has an incomplete header\)"),
     ],
-    ids=["aedat4-half", "aedat4-header", "evt3-odd", "evt3-header", "evt2-word", "dat-event", "dat-header", "es-header"],
+    ids=["aedat4-half", "aedat4-head", "evt3-odd", "evt3-head", "evt2-word", "dat-event", "dat-head", "es-head"],
 )
 def test_truncated_files_give_errors_naming_them(tmp_path, fmt, cut, message):
     raw = written(tmp_path)[fmt]

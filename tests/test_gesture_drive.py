@@ -8,10 +8,13 @@ trailing (OFF) edges, 10 % background noise, 50k to 2M events per clip (the assu
 few hundred thousand events per clip, an order of magnitude either way).
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from snn_drtp.cli import main
 from snn_drtp.data.formats import EVENT_DTYPE
 from snn_drtp.data.frames import FrameSpec
 from snn_drtp.runs.build import build_engine
@@ -76,3 +79,22 @@ def test_normalised_frames_drive_the_first_layer_alike_at_any_event_rate(clips):
         np.testing.assert_allclose(sample, counts / counts[active].mean(), rtol=1e-6)
     spread = {name: max(r[1]) / min(r[1]) for name, r in (("raw", layer_rates(raw)), ("norm", layer_rates(normalised)))}
     assert spread["norm"] < spread["raw"] / 1.5, spread
+
+
+def test_one_epoch_on_a_folder_of_128_by_128_recordings(tmp_path):
+    rng = np.random.default_rng(3)
+    root = tmp_path / "gestures"
+    for split, n in (("train", 6), ("test", 3)):
+        (root / split).mkdir(parents=True)
+        rows = ["file,label"]
+        for i in range(n):
+            np.save(root / split / f"{i}.npy", gesture_clip(rng, 20_000, duration_us=1_000_000))
+            rows.append(f"{i}.npy,{i % 3}")
+        (root / split / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    args = ["train", "--engine", "spiking", "--network", "dvsgesture-conv", "--dataset", f"events:{root}:128x128x2"]
+    args += ["--downsample", "0.25", "--normalise-frames", "-T", "10", "--epochs", "1", "--batch-size", "3"]
+    args += ["--data-dir", str(tmp_path / "cache"), "--out", str(out), "--no-progress", "--threads", "1"]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["test_error"]) == 1
