@@ -16,6 +16,7 @@ from snn_drtp.data.events import event_folder_sensor
 from snn_drtp.data.formats import EventFileError, detect_format, read_recording
 from snn_drtp.data.formats.nmnist import write_nmnist_bin
 from snn_drtp.data.frames import FrameSpec
+from snn_drtp.data.overview import events_info
 
 
 def events_2d(n: int, seed: int, width: int = 20, height: int = 18) -> np.ndarray:
@@ -261,3 +262,14 @@ def test_one_dimensional_recordings_frame_into_channels_and_train(tmp_path):
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["test_error"]) == 1
+
+
+def test_events_info_counts_duration_on_fraction_and_rate(tmp_path):
+    ev = events_2d(40, 7)
+    ev["p"] = np.arange(40) < 30  # 30 ON, 10 OFF
+    ev["t"] = np.linspace(1_000, 201_000, 40).astype(np.int64)  # 0.2 s
+    write_nmnist_bin(tmp_path / "a.bin", ev)
+    (info,) = events_info(tmp_path / "a.bin").recordings
+    assert (info.format, info.events, info.sensor_size, info.sensor_from_header) == ("nmnist", 40, (20, 18, 2), False)
+    assert info.duration_s == pytest.approx(0.2) and info.on_fraction == pytest.approx(0.75)
+    assert info.events_per_s == pytest.approx(200)
