@@ -1116,10 +1116,10 @@ BREAKS = [
         "Prophesee: EVT 3 rebased to the first event",
         "snn_drtp/data/formats/prophesee.py",
         (
-            "    events = from_start(in_time_order(events, notes), notes)\n    return Recording(path, f"
+            "    events = from_start(in_time_order(events, notes), notes)\n    return EventRecording(path, f"
             "mt, events, _sensor(lines)"
         ),
-        "    events = in_time_order(events, notes)\n    return Recording(path, fmt, events, _sensor(lines)",
+        "    events = in_time_order(events, notes)\n    return EventRecording(path, fmt, events, _sensor(lines)",
         "tests/test_camera_formats.py -k wrap",
     ),
     (

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snn_drtp.data.event_folders import list_event_folder
-from snn_drtp.data.formats import Recording, read_recording
+from snn_drtp.data.formats import EventRecording, read_recording
 from snn_drtp.data.frames import event_image
 
 SHOWN = 4
@@ -74,7 +74,7 @@ class EventsInfo:
     totals: Totals | None = None
 
 
-def recording_info(recording: Recording, split: str = "", label: int | None = None) -> RecordingInfo:
+def recording_info(recording: EventRecording, split: str = "", label: int | None = None) -> RecordingInfo:
     events = recording.events
     if recording.sensor_size is not None:
         sensor, from_header = recording.sensor_size, True

@@ -30,7 +30,7 @@ from snn_drtp.data.formats.recording import (
     EVENT_DTYPE,
     EVENT_DTYPE_1D,
     EventFileError,
-    Recording,
+    EventRecording,
     normalise_polarity,
     on_sensor,
 )
@@ -63,13 +63,13 @@ def require(module: str, package: str, what: str) -> ModuleType:
         ) from exc
 
 
-def read_recording(path: str | Path) -> Recording:
+def read_recording(path: str | Path) -> EventRecording:
     """The events of one file of any supported format, its header's sensor size and notes; an
     event off the header's sensor is an :class:`EventFileError`."""
     path = Path(path)
     fmt = detect_format(path)
     module, function = READERS[fmt]
-    reader: Callable[[Path], Recording] = getattr(importlib.import_module(module), function)
+    reader: Callable[[Path], EventRecording] = getattr(importlib.import_module(module), function)
     return on_sensor(reader(path))
 
 
@@ -78,8 +78,8 @@ __all__ = [
     "EVENT_DTYPE_1D",
     "NAMES",
     "EventFileError",
+    "EventRecording",
     "MissingReaderError",
-    "Recording",
     "UnknownFormatError",
     "UnsupportedFormatError",
     "detect_format",

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_drtp.data.formats.recording import EventFileError, Recording, from_start, in_time_order, tonic_events
+from snn_drtp.data.formats.recording import EventFileError, EventRecording, from_start, in_time_order, tonic_events
 
 
-def read(path: Path) -> Recording:
+def read(path: Path) -> EventRecording:
     from snn_drtp.data.formats import require
 
     aedat = require("aedat", "aedat", "AEDAT 4 files")
@@ -53,4 +53,4 @@ def read(path: Path) -> Recording:
     events = tonic_events(raw["x"], raw["t"].astype(np.int64), raw["on"], raw["y"])
     events = from_start(in_time_order(events, notes), notes)
     width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
-    return Recording(path, "aedat4", events, (int(width), int(height), 2), tuple(notes))
+    return EventRecording(path, "aedat4", events, (int(width), int(height), 2), tuple(notes))

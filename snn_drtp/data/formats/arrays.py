@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_drtp.data.formats.recording import EventFileError, Recording, from_start, in_time_order, tonic_events
+from snn_drtp.data.formats.recording import EventFileError, EventRecording, from_start, in_time_order, tonic_events
 
 FIELDS = {
     "x": ("x", "channel", "unit", "address", "addresses"),
@@ -60,7 +60,7 @@ def _microseconds(path: Path, t: np.ndarray, unit: str | None) -> np.ndarray:
 
 def _recording(
     path: Path, fmt: str, columns: Mapping[str, np.ndarray], units: str | None, sensor: tuple[int, int, int] | None
-) -> Recording:
+) -> EventRecording:
     names = {role: _field(columns, role) for role in FIELDS}
     x_name, t_name = names["x"], names["t"]
     if x_name is None or t_name is None:
@@ -81,10 +81,10 @@ def _recording(
     events = in_time_order(tonic_events(x, t, p, y), notes)
     if len(events) and events["t"][0] >= WALL_CLOCK_US:
         events = from_start(events, notes, "a wall clock")
-    return Recording(path, fmt, events, sensor, tuple(notes))
+    return EventRecording(path, fmt, events, sensor, tuple(notes))
 
 
-def read_npy(path: Path) -> Recording:
+def read_npy(path: Path) -> EventRecording:
     """A structured ``.npy`` array of events (see the module docstring)."""
     try:
         array = np.load(path, allow_pickle=False)
@@ -99,7 +99,7 @@ def read_npy(path: Path) -> Recording:
     return _recording(path, "npy", {name: array[name] for name in fields}, None, None)
 
 
-def read_hdf5(path: Path) -> Recording:
+def read_hdf5(path: Path) -> EventRecording:
     """Events in an HDF5 file (see the module docstring)."""
     import h5py
 

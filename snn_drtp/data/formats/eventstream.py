@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_drtp.data.formats.recording import EventFileError, Recording, in_time_order, tonic_events
+from snn_drtp.data.formats.recording import EventFileError, EventRecording, in_time_order, tonic_events
 
 
-def read(path: Path) -> Recording:
+def read(path: Path) -> EventRecording:
     from snn_drtp.data.formats import require
 
     event_stream = require("event_stream", "event-stream", "Event Stream files")
@@ -42,4 +42,4 @@ def read(path: Path) -> Recording:
     else:
         polarity = raw["on"]
     events = in_time_order(tonic_events(raw["x"], raw["t"].astype(np.int64), polarity, raw["y"]), notes)
-    return Recording(path, "es", events, (width, height, 2), tuple(notes))
+    return EventRecording(path, "es", events, (width, height, 2), tuple(notes))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tonic.io import read_mnist_file
 
-from snn_drtp.data.formats.recording import EVENT_DTYPE, EventFileError, Recording
+from snn_drtp.data.formats.recording import EVENT_DTYPE, EventFileError, EventRecording
 
 
 def read_nmnist_bin(path: str | Path, sensor_size: tuple[int, int, int] | None = None) -> np.ndarray:
@@ -46,10 +46,10 @@ def read_nmnist_bin(path: str | Path, sensor_size: tuple[int, int, int] | None =
     return events
 
 
-def read(path: Path) -> Recording:
-    """An N-MNIST-format file as a :class:`Recording` (times as stored: N-MNIST's clock starts at
+def read(path: Path) -> EventRecording:
+    """An N-MNIST-format file as a :class:`EventRecording` (times as stored: N-MNIST's clock starts at
     the first saccade, and a dataset's recordings share it)."""
-    return Recording(path, "nmnist", read_nmnist_bin(path))
+    return EventRecording(path, "nmnist", read_nmnist_bin(path))
 
 
 def write_nmnist_bin(path: str | Path, events: np.ndarray) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from snn_drtp.data.formats.detect import HEADER_BYTES, prophesee_header
-from snn_drtp.data.formats.recording import EventFileError, Recording, from_start, in_time_order, tonic_events
+from snn_drtp.data.formats.recording import EventFileError, EventRecording, from_start, in_time_order, tonic_events
 
 EVT3_WRAP_US = 1 << 24
 EVT2_WRAP_US = 1 << 34
@@ -99,13 +99,13 @@ def _unwrap(t: np.ndarray, wrap: int, notes: list[str]) -> np.ndarray:
     return t
 
 
-def _recording(path: Path, fmt: str, x, y, t, p, lines: list[str], notes: list[str]) -> Recording:
+def _recording(path: Path, fmt: str, x, y, t, p, lines: list[str], notes: list[str]) -> EventRecording:
     events = tonic_events(np.asarray(x), np.asarray(t, dtype=np.int64), np.asarray(p), np.asarray(y))
     events = from_start(in_time_order(events, notes), notes)
-    return Recording(path, fmt, events, _sensor(lines), tuple(notes))
+    return EventRecording(path, fmt, events, _sensor(lines), tuple(notes))
 
 
-def _read_raw(path: Path, fmt: str) -> Recording:
+def _read_raw(path: Path, fmt: str) -> EventRecording:
     from snn_drtp.data.formats import require
 
     lines, offset = _header(path, fmt)
@@ -134,15 +134,15 @@ def _read_raw(path: Path, fmt: str) -> Recording:
     )
 
 
-def read_evt2(path: Path) -> Recording:
+def read_evt2(path: Path) -> EventRecording:
     return _read_raw(path, "evt2")
 
 
-def read_evt3(path: Path) -> Recording:
+def read_evt3(path: Path) -> EventRecording:
     return _read_raw(path, "evt3")
 
 
-def read_dat(path: Path) -> Recording:
+def read_dat(path: Path) -> EventRecording:
     lines, offset = _header(path, "dat")
     with path.open("rb") as handle:
         handle.seek(offset)

@@ -24,7 +24,7 @@ class EventFileError(ValueError):
 
 
 @dataclass(frozen=True)
-class Recording:
+class EventRecording:
     """The events of one file (:data:`EVENT_DTYPE` or :data:`EVENT_DTYPE_1D`), the sensor (W, H, P)
     its header gives (None where the format has no header), the format's name, and notes on what
     was skipped or changed while reading (frames, IMU packets, a rebased clock)."""
@@ -100,7 +100,7 @@ def from_start(events: np.ndarray, notes: list[str], what: str = "the camera's c
     return events
 
 
-def on_sensor(recording: Recording) -> Recording:
+def on_sensor(recording: EventRecording) -> EventRecording:
     """``recording`` after checking that every event lies on the sensor its header gives (if any)."""
     sensor, events = recording.sensor_size, recording.events
     if sensor is None or not len(events):
