@@ -1230,7 +1230,7 @@ BREAKS = [
         "labels: text labels in sorted order over both splits",
         "snn_drtp/data/event_folders.py",
         '        names = tuple(sorted({row["label"] for _, _, row in entries}))',
-        '        names = tuple(dict.fromkeys(row["label"] for _, _, row in reversed(entries)))',
+        '        names = tuple(dict.fromkeys(row["label"] for _, _, row in entries))',
         "tests/test_event_folders.py -k bom",
     ),
     (

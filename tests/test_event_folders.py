@@ -118,14 +118,17 @@ def test_nmnist_is_recognised_without_its_name(tmp_path):
 def test_labels_with_bom_spaces_text_classes_and_extra_columns(tmp_path):
     for i in range(4):
         write_nmnist_bin(tmp_path / f"{i}.bin", events_2d(20, i))
-    for split, rows in (("train", [["0.bin", " cat ", "a"], ["1.bin", "dog", "b"]]), ("test", [["2.bin", "cat", "c"]])):
+    for split, rows in (
+        ("train", [["0.bin", " dog ", "a"], ["1.bin", "cat", "b"]]),
+        ("test", [["2.bin", "bird", "c"]]),
+    ):
         (tmp_path / split).mkdir()
         for name, *_ in rows:
             (tmp_path / split / name).write_bytes((tmp_path / name).read_bytes())
         text = "\ufeff File , Label ,session\n" + "\n".join(",".join(r) for r in rows) + "\n"
         (tmp_path / split / "labels.csv").write_text(text, encoding="utf-8")
-    folder = EventFolder(tmp_path, "train")
-    assert folder.classes == ("cat", "dog") and folder.labels == [0, 1]
+    folder = EventFolder(tmp_path, "train")  # names in sorted order over both splits
+    assert folder.classes == ("bird", "cat", "dog") and folder.labels == [2, 1]
     assert EventFolder(tmp_path, "test").labels == [0]
 
 
