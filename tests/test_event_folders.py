@@ -60,6 +60,14 @@ def test_npy_refuses_plain_arrays_and_times_in_seconds(tmp_path):
         read_recording(tmp_path / "seconds.npy")
 
 
+def test_a_truncated_npy_file_is_named(tmp_path):
+    np.save(tmp_path / "whole.npy", events_2d(1000, 3))
+    raw = (tmp_path / "whole.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(EventFileError, match=r"cut.npy: not a readable .npy file, truncated or corrupt"):
+        read_recording(tmp_path / "cut.npy")
+
+
 def test_hdf5_per_field_datasets_with_a_unit_and_sensor_attribute(tmp_path):
     ev = events_2d(40, 1)
     with h5py.File(tmp_path / "rec.h5", "w") as f:
