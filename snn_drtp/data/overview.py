@@ -209,7 +209,7 @@ def event_overview(
             for polarity, colour in ((0, "tab:blue"), (1, "tab:red")):
                 chosen = events["p"] == polarity
                 if np.any(chosen):
-                    ax.scatter(t[chosen], events["x"][chosen], s=1, c=colour, label=f"p = {polarity}", linewidths=0)
+                    ax.scatter(t[chosen], events["x"][chosen], s=2, c=colour, label=f"p = {polarity}", linewidths=0)
             ax.set_ylim(-0.5, sensor_size[0] - 0.5)
             ax.set_ylabel("channel")
             ax.set_title(f"{name}: {len(events):,} events", fontsize=9)
@@ -228,7 +228,7 @@ def event_overview(
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
-    kind = "channel raster (ON red, OFF blue)" if one_d else "accumulated events and time slices (ON red, OFF blue)"
+    kind = "channel raster (p = 1 red, p = 0 blue)" if one_d else "accumulated events, time slices (ON red, OFF blue)"
     fig.suptitle(f"{kind}; sensor {'x'.join(map(str, sensor_size))}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
