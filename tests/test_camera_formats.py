@@ -256,3 +256,29 @@ def test_train_on_a_folder_of_camera_recordings(tmp_path, fmt):
     args += ["--epochs", "1", "-T", "5", "--data-dir", str(tmp_path / "cache"), "--out", str(out), "--no-progress"]
     assert main([*args, "--threads", "1"]) == 0
     assert len(json.loads((out / "metrics.json").read_text())["test_error"]) == 1
+
+
+def test_prophesee_headers_in_any_case_and_data_starting_with_a_percent_sign(tmp_path):
+    ev = ground_truth(n=20, span_us=1000)
+    ev["t"] = 37 << 12  # the first word, TIME_HIGH 37 = 0x8025, starts the data with the byte '%'
+    raw = evt3_bytes(ev, header=False)
+    assert raw[:1] == b"%" and b"\n" not in raw
+    header = f"% evt 3.0\n% Format EVT3;height={HEIGHT};width={WIDTH}\n% Geometry {WIDTH}x{HEIGHT}\n% end\n"
+    (tmp_path / "a.raw").write_bytes(header.encode() + raw)
+    recording = read_recording(tmp_path / "a.raw")
+    assert recording.sensor_size == (WIDTH, HEIGHT, 2) and len(recording.events) == 20
+    (tmp_path / "b.raw").write_bytes(header.replace("% evt", "% Evt").encode() + raw)
+    with pytest.raises(EventFileError, match=r"b.raw: the header says EVT 3.0 but evlib reads the file as 'evt2'"):
+        read_recording(tmp_path / "b.raw")
+
+
+def test_a_percent_text_file_is_neither_raw_nor_dat(tmp_path):
+    (tmp_path / "notes.txt").write_text("% my recording notes\nsecond line\n")
+    with pytest.raises(EventFileError, match=r"notes.txt: text lines starting with '%'.*not RAW, and not followed by"):
+        read_recording(tmp_path / "notes.txt")
+
+
+def test_an_empty_atis_stream_has_no_events(tmp_path):
+    with event_stream.Encoder(str(tmp_path / "e.es"), "atis", WIDTH, HEIGHT):
+        pass
+    assert len(read_recording(tmp_path / "e.es").events) == 0

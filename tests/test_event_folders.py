@@ -284,3 +284,65 @@ def test_events_info_counts_duration_on_fraction_and_rate(tmp_path):
     assert (info.format, info.events, info.sensor_size, info.sensor_from_header) == ("nmnist", 40, (20, 18, 2), False)
     assert info.duration_s == pytest.approx(0.2) and info.on_fraction == pytest.approx(0.75)
     assert info.events_per_s == pytest.approx(200)
+
+
+def test_a_subset_frames_alike_whether_or_not_the_whole_split_is_cached(tmp_path):
+    """With frames of a fixed window, samples have different T: a subset is padded to its own
+    longest sample, before and after the whole split is cached."""
+    root = tmp_path / "ev"
+    (root / "train").mkdir(parents=True)
+    rows = []
+    for i, span in enumerate((10_000, 20_000, 90_000)):
+        ev = events_2d(30, i)
+        ev["t"] = np.linspace(0, span, 30).astype(np.int64)
+        write_nmnist_bin(root / "train" / f"{i}.bin", ev)
+        rows.append([f"{i}.bin", "0"])
+    write_labels(root / "train" / "labels.csv", rows)
+    spec = FrameSpec(time_window_us=5_000)
+    from snn_drtp.data.events import cached_frames
+
+    first, _ = cached_frames(f"events:{root}", "train", spec, tmp_path / "cache", progress=False, count=2)
+    cached_frames(f"events:{root}", "train", spec, tmp_path / "cache", progress=False)
+    again, _ = cached_frames(f"events:{root}", "train", spec, tmp_path / "cache", progress=False, count=2)
+    assert first.shape[1] == 5 and np.array_equal(first, again)
+
+
+def test_an_edited_test_recording_reframes_train_when_the_sensor_is_inferred(tmp_path):
+    root = tmp_path / "ev"
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True)
+        write_nmnist_bin(root / split / "0.bin", events_2d(20, 1, width=5, height=5))
+        write_labels(root / split / "labels.csv", [["0.bin", "0"]])
+    train, _ = load_dataset(f"events:{root}", tmp_path / "cache", frames=FrameSpec(n_time_bins=1), progress=False)
+    write_nmnist_bin(root / "test" / "0.bin", events_2d(20, 2, width=30, height=30))
+    train, test = load_dataset(f"events:{root}", tmp_path / "cache", frames=FrameSpec(n_time_bins=1), progress=False)
+    assert train.x.shape[-2:] == test.x.shape[-2:] == (30, 30)
+
+
+def test_the_split_keeps_one_test_recording_of_each_class_with_two(tmp_path):
+    rows = []
+    for i in range(6):
+        write_nmnist_bin(tmp_path / f"{i}.bin", events_2d(10, i))
+        rows.append([f"{i}.bin", str(i // 2)])  # three classes of two
+    write_labels(tmp_path / "labels.csv", rows)
+    assert sorted(list_event_folder(tmp_path).labels["test"]) == [0, 1, 2]
+    write_labels(tmp_path / "labels.csv", [["0.bin", "0"], ["1.bin", "1"]])
+    with pytest.raises(EventFileError, match=r"2 recordings, no class with two or more: none can go to test"):
+        list_event_folder(tmp_path)
+
+
+def test_a_two_dimensional_sensor_with_more_than_two_channels_is_inferred(tmp_path):
+    ev = events_2d(30, 4)
+    ev["p"] = np.arange(30) % 4
+    np.save(tmp_path / "a.npy", ev)
+    np.save(tmp_path / "b.npy", events_2d(30, 5))
+    write_labels(tmp_path / "labels.csv", [["a.npy", "0"], ["b.npy", "0"]])
+    folder = EventFolder(tmp_path, "train")
+    assert folder.sensor_size[2] == 4 and len(folder[0][0]) == 30
+
+
+def test_events_info_skips_files_that_are_not_recordings(tmp_path):
+    write_nmnist_bin(tmp_path / "a.bin", events_2d(10, 0))
+    (tmp_path / "README.txt").write_text("recorded on 2026-11-30\n")
+    info = events_info(tmp_path)
+    assert [r.path.name for r in info.recordings] == ["a.bin"]

@@ -6,7 +6,8 @@ Two layouts:
   (as ``shared/data/nmnist-small``; a folder may hold one of the two splits);
 * ``<root>/labels.csv`` alone: one folder, split into train and test by a seeded, stratified
   draw: of each class's recordings, round(``test_fraction`` n) go to test (the permutation from
-  ``split_seed``), the rest to train, both in the order of ``labels.csv``.
+  ``split_seed``; at least one of each class with two or more), the rest to train, both in the
+  order of ``labels.csv``.
 
 ``labels.csv`` has a header with the columns ``file`` and ``label`` (a byte-order mark, spaces and
 capitals are tolerated) and one row per recording; other columns are kept aside, except a
@@ -17,12 +18,15 @@ labels without a name column, None).
 
 The sensor (W, H, P) is given, or inferred over both splits: W and H the largest of the headers'
 sizes and of x + 1 and y + 1 over every event, P = 2 for a 2-D sensor (ON / OFF); for a 1-D sensor
-(recordings without y) H = 1 and P = the largest p + 1.
+(recordings without y) H = 1 and P = the largest p + 1 (for a 2-D sensor with more than ON / OFF
+channels, P = the largest p + 1 too).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -100,6 +104,10 @@ def _class_indices(
         return out, None
     named: dict[int, str] = {}
     for path, line, row in entries:
+        if column not in row:
+            raise EventFileError(
+                f"{path}: no {column!r} column, which the other labels.csv has; give both splits the same columns"
+            )
         index, name = int(row["label"]), row[column]
         if named.setdefault(index, name) != name:
             raise EventFileError(
@@ -126,7 +134,11 @@ def list_event_folder(root: str | Path, test_fraction: float = TEST_FRACTION, sp
     indices, classes = _class_indices(tables)
     files = {p: [p.parent / row["file"] for _, row in rows] for p, rows in tables.items()}
     for path, listed in files.items():
-        missing = [f.name for f in listed if not f.is_file()]
+        missing = [
+            str(f.relative_to(path.parent)) if f.is_relative_to(path.parent) else str(f)
+            for f in listed
+            if not f.is_file()
+        ]
         if missing:
             raise FileNotFoundError(f"{path} names {len(missing)} missing file(s) in {path.parent}: {missing[:5]}")
     if paths != [single]:
@@ -144,7 +156,13 @@ def list_event_folder(root: str | Path, test_fraction: float = TEST_FRACTION, sp
     test = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        test[rng.permutation(members)[: round(test_fraction * len(members))]] = True
+        share = max(1, round(test_fraction * len(members))) if len(members) > 1 else 0
+        test[rng.permutation(members)[:share]] = True
+    if not test.any():
+        raise EventFileError(
+            f"{single}: {len(labels)} recordings, no class with two or more: none can go to test; add recordings, "
+            "or give train/ and test/ folders each with a labels.csv"
+        )
     return Listing(
         {
             "train": [f for f, t in zip(files[single], test, strict=True) if not t],
@@ -157,7 +175,20 @@ def list_event_folder(root: str | Path, test_fraction: float = TEST_FRACTION, sp
 
 
 def infer_sensor(paths: list[Path]) -> tuple[int, int, int]:
-    """The sensor that holds every recording of ``paths`` (see the module docstring)."""
+    """The sensor that holds every recording of ``paths`` (see the module docstring), remembered for
+    the same files (path and SHA-256 of the bytes: a file rewritten in place with its size and time
+    stamp is decoded again), so that the two splits of a folder decode the recordings once."""
+    return _inferred(tuple((p, _digest(p)) for p in paths))
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _inferred(files: tuple[tuple[Path, str], ...]) -> tuple[int, int, int]:
+    paths = [f[0] for f in files]
     width = height = channels = 0
     kinds = set()
     for path in paths:
@@ -175,7 +206,7 @@ def infer_sensor(paths: list[Path]) -> tuple[int, int, int]:
             channels = max(channels, int(events["p"].max()) + 1)
             if not recording.one_dimensional:
                 height = max(height, int(events["y"].max()) + 1)
-    return (width, 1, max(channels, 1)) if kinds == {True} else (width, height, 2)
+    return (width, 1, max(channels, 1)) if kinds == {True} else (width, height, max(channels, 2))
 
 
 class EventFolder:

@@ -230,15 +230,17 @@ def nmnist_small_root(data_dir: str | Path | None) -> Path:
     )
 
 
-def folder_content(folder: EventFolder) -> str:
-    """A SHA-256 over the folder's labels.csv files, the split and every recording's name and bytes,
-    in order: a different label, file list or recording content gives a different value, whatever
-    the files' sizes and time stamps. Hashing nmnist-small's 1,100 recordings (23 MB) takes about
-    65 ms with the files in the page cache, 200 ms from disk."""
+def folder_content(folder: EventFolder, every_split: bool = False) -> str:
+    """A SHA-256 over the folder's labels.csv files, the split and every recording's name and bytes
+    (of this split, or of every split when the frames depend on them all, as with a sensor inferred
+    over both), in order: a different label, file list or recording content gives a different
+    value, whatever the files' sizes and time stamps. Hashing nmnist-small's 1,100 recordings
+    (23 MB) takes about 65 ms with the files in the page cache, 200 ms from disk."""
     digest = hashlib.sha256(folder.split.encode())
     for labels in folder.listing.labels_files:
         digest.update(labels.read_bytes())
-    for path in folder.files:
+    files = [f for fs in folder.listing.files.values() for f in fs] if every_split else folder.files
+    for path in files:
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
@@ -261,7 +263,8 @@ def event_source(
     if name.startswith("events:"):
         root, sensor = event_folder_sensor(name)
         folder = EventFolder(root, split, sensor)
-        return folder, {"root": str(root.resolve()), "content": folder_content(folder), "sensor": sensor}
+        content = folder_content(folder, every_split=sensor is None)  # an inferred sensor depends on both
+        return folder, {"root": str(root.resolve()), "content": content, "sensor": sensor}
     if name in EMULATED:
         params = emulator or EmulatorParams()
         train, test = load_idx_dataset(EMULATED[name], data_dir)
@@ -332,8 +335,9 @@ def cached_frames(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The frames and labels of a dataset split (its first ``count`` samples when given), from the
     cache or computed and cached (atomically). A subset is served from the whole split's entry
-    when that is cached, else framed (or emulated) alone and cached as an entry of its own, so
-    ``--train-subset 500`` of an emulated dataset emulates 500 images. Building an entry holds a
+    when that is cached and every sample has ``n_time_bins`` frames (with ``time_window_us`` the
+    padding to the longest sample would differ), else framed (or emulated) alone and cached as an
+    entry of its own, so ``--train-subset 500`` of an emulated dataset emulates 500 images. Building an entry holds a
     lock on it (``.<entry>.lock`` in the cache folder): another process after the same entry
     waits, then reads what this one wrote, and the temporaries of an interrupted build of that
     entry are removed before writing."""
@@ -342,9 +346,12 @@ def cached_frames(
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[-48:]
     whole = f"{slug}-{split}-{cache_key(name, split, fingerprint, spec.key(), CACHE_FORMAT)}"
     subset = count is not None and count < len(source)
-    if subset and all(p.exists() for p in cache_paths(folder, whole)):
-        frames, labels = cached_frames(name, split, spec, data_dir, emulator, progress, rebuild)
-        return frames[:count], labels[:count]
+    fixed_length = spec.time_window_us == 0  # every sample has n_time_bins frames: no padding to a longest
+    if subset and fixed_length and all(p.exists() for p in cache_paths(folder, whole)):
+        counting = replace(spec, binary=False, normalise=False)
+        frames, labels = cached_frames(name, split, counting, data_dir, emulator, progress, rebuild)
+        frames, labels = frames[:count], labels[:count]
+        return (spec.finish_split(frames) if spec.binary or spec.normalise else frames), labels
     stem = f"{whole}-first{count}" if subset else whole
     frames_path, labels_path = cache_paths(folder, stem)
     if not (frames_path.exists() and labels_path.exists()):

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snn_drtp.data.event_folders import list_event_folder
-from snn_drtp.data.formats import EventRecording, read_recording
+from snn_drtp.data.formats import EventFileError, EventRecording, detect_format, read_recording
 from snn_drtp.data.frames import event_image
 
 SHOWN = 4
@@ -114,9 +114,16 @@ def _recordings_of(path: Path) -> tuple[list[tuple[Path, str, int | None]], tupl
         ]
         return entries, listing.classes
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix != ".csv")
-    if not files:
-        raise FileNotFoundError(f"{path}: the folder holds no recordings")
-    return [(f, "", None) for f in files], None
+    recordings = []
+    for f in files:
+        try:
+            detect_format(f)
+        except EventFileError:  # a README, a notes file, an archive: not a recording of a supported format
+            continue
+        recordings.append(f)
+    if not recordings:
+        raise FileNotFoundError(f"{path}: the folder holds no recordings of a supported format ({len(files)} files)")
+    return [(f, "", None) for f in recordings], None
 
 
 def events_info(path: str | Path) -> EventsInfo:
@@ -159,7 +166,7 @@ def format_info(info: EventsInfo, limit: int = 20) -> str:
         label = "" if i.label is None else (info.classes[i.label] if info.classes else str(i.label))
         sensor = "x".join(map(str, i.sensor_size)) + ("" if i.sensor_from_header else " (from events)")
         on = "" if i.on_fraction is None else f"{i.on_fraction:.3f}"
-        name = i.path.relative_to(info.root) if info.totals else i.path
+        name = i.path.relative_to(info.root) if info.totals and i.path.is_relative_to(info.root) else i.path
         rows.append(
             f"| {name} | {i.split} | {label} | {i.format} | {sensor} | {i.events} | {i.duration_s:.3f} | {on} | "
             f"{i.events_per_s:,.0f} |"
@@ -242,17 +249,16 @@ def show_events(path: str | Path, out: str | Path, recordings: int = SHOWN, slic
     recordings' headers or events give."""
     path = Path(path)
     entries, classes = _recordings_of(path)
-    chosen: list[tuple[Path, str, int | None]] = []
-    seen: set[int | None] = set()
-    for entry in entries:  # one per class first, then the rest in order
-        if entry[2] not in seen or entry[2] is None:
-            seen.add(entry[2])
-            chosen.append(entry)
-    chosen += [e for e in entries if e not in chosen]
+    first: dict[int | None, int] = {}  # one per class first (in order), then the rest in order
+    for index, (_, _, label) in enumerate(entries):
+        first.setdefault(label, index)
+    picked = sorted(first.values()) if len(first) > 1 else []
+    taken = set(picked)
+    chosen = [entries[i] for i in picked] + [e for i, e in enumerate(entries) if i not in taken]
     shown = []
     for file, _, label in chosen[:recordings]:
         recording = read_recording(file)
         name = file.name if label is None else f"{file.name} ({classes[label] if classes else label})"
         shown.append((name, recording_info(recording), recording.events))
-    sensor = tuple(max(info.sensor_size[k] for _, info, _ in shown) for k in range(3))
+    sensor = tuple(max(1, *(info.sensor_size[k] for _, info, _ in shown)) for k in range(3))
     return event_overview([(n, ev) for n, _, ev in shown], (sensor[0], sensor[1], sensor[2]), out, slices)

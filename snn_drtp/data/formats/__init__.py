@@ -7,8 +7,8 @@ reads it with the reader of that format:
 format      reader                                     sensor size from
 ==========  =========================================  ==========================================
 aedat4      ``aedat`` (Tonic's AEDAT 4 backend)        the event stream's size in the header
-evt2, evt3  ``expelliarmus`` (installed with Tonic)    ``% geometry`` / ``% format`` header lines
-dat         ``expelliarmus``                           ``% Width`` / ``% Height`` header lines
+evt2, evt3  ``evlib``                                  ``% geometry`` / ``% format`` header lines
+dat         ``expelliarmus`` (installed with Tonic)    ``% Width`` / ``% Height`` header lines
 es          ``event_stream``                           the file's header (DVS and ATIS types)
 npy, hdf5   NumPy, h5py                                an HDF5 ``sensor_size`` attribute
 nmnist      ``tonic.io.read_mnist_file``               none (no header)

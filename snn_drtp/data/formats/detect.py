@@ -29,6 +29,8 @@ from snn_drtp.data.formats.recording import EventFileError
 HEADER_BYTES = 1 << 16
 """How much of a file is read to find its format (Prophesee headers are a few hundred bytes)."""
 NMNIST_PROBE_EVENTS = 256
+DAT_EVENT_TYPES = (0x00, 0x0C)
+"""DAT event types read here: ATIS TD (0x00, as in N-CARS) and CD (0x0c), both 8 bytes."""
 
 REFUSED = [
     (b"PK\x03\x04", "a zip archive", "extract it and point at the recordings inside"),
@@ -79,7 +81,7 @@ def prophesee_encoding(lines: list[str]) -> str | None:
     ``evt`` or ``format`` line; None when it has neither (a DAT header)."""
     for line in lines:
         key, _, value = line.partition(" ")
-        value = value.strip()
+        key, value = key.lower(), value.strip()
         if key == "evt":
             return "evt" + value.replace(".0", "").replace(".", "")
         if key == "format":
@@ -120,7 +122,20 @@ def detect_format(path: str | Path) -> str:
                 f"{path}: a Prophesee RAW file in encoding {encoding!r}; EVT 2.0 and EVT 3.0 are read here: "
                 "convert it with Metavision (metavision_file_to_dat / _hdf5) or faery"
             )
-        return "dat"
+        _, offset = prophesee_header(head)
+        kind = head[offset : offset + 2]
+        if kind.startswith(b"%") and b"\n" not in head[offset:]:
+            raise EventFileError(
+                f"{path}: the file ends inside its text header (in a '%' line of a Prophesee RAW or DAT header, "
+                f"{size} bytes); it is truncated: copy it again"
+            )
+        if len(kind) < 2 or (kind[0] in DAT_EVENT_TYPES and kind[1] == 8):
+            return "dat"  # (a file cut before its type bytes is reported by the DAT reader)
+        raise UnknownFormatError(
+            f"{path}: text lines starting with '%' (a Prophesee-style header) without an 'evt' or 'format' line, "
+            f"so not RAW, and not followed by DAT's event type and size bytes (found {kind.hex(' ')}); "
+            f"{_what_was_seen(head, size)}"
+        )
     for magic, name, fix in REFUSED:
         if head.startswith(magic):
             raise UnsupportedFormatError(f"{path}: {name}, not an event recording; {fix}")

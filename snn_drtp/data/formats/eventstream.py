@@ -31,7 +31,8 @@ def read(path: Path) -> EventRecording:
         width, height = int(decoder.width), int(decoder.height)
     except RuntimeError as exc:
         raise EventFileError(f"{path}: not a readable Event Stream file, truncated or corrupt ({exc})") from exc
-    raw = np.concatenate(chunks) if chunks else np.zeros(0, dtype=event_stream.dvs_dtype)
+    empty = np.zeros(0, dtype=event_stream.atis_dtype if kind == "atis" else event_stream.dvs_dtype)
+    raw = np.concatenate(chunks) if chunks else empty
     notes: list[str] = []
     if kind == "atis":
         exposure = raw["exposure"]

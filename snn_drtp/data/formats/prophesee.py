@@ -1,23 +1,24 @@
 """Prophesee recordings: EVT 2.0 and EVT 3.0 RAW files through ``evlib``, DAT files through
 ``expelliarmus`` (installed with Tonic).
 
-Why these (``docs/event-readers.md`` has the measurements): on EVT 3.0, expelliarmus 1.1.12
-decoded every test file with times wrong by growing multiples of 4096 us (also on a real EVK3
-recording), and faery froze every time after the first 2^24 us wrap-around; evlib decoded the
-camera's files exactly, across wrap-arounds. EVT 2.0 is read by the same library. evlib does not
-read DAT; expelliarmus decoded DAT exactly (across its 2^32 us wrap too) and, unlike faery, also
-reads the older ATIS type-0 (TD) files such as N-CARS.
+Why these (``docs/event-readers.md`` has the measurements): on EVT 3.0, expelliarmus 1.1.12 decoded
+every test file with times wrong by growing multiples of 4096 us (also on a real EVK3 recording),
+and faery froze every time after the first 2^24 us wrap-around; evlib decoded the camera's files
+exactly, across wrap-arounds. EVT 2.0 is read by the same library. evlib does not read DAT;
+expelliarmus decoded DAT exactly (across its 2^32 us wrap too) and, unlike faery, also reads the
+older ATIS type-0 (TD) files such as N-CARS.
 
 What is checked here, because the libraries do not: the text header must be whole (expelliarmus
 loops forever on a file cut inside it), the data must be whole words (EVT 2: 4 bytes, EVT 3: 2
 bytes, DAT: the event size from its header), and time must run forward. An EVT 3 writer that emits
 TIME_HIGH only when it changes (faery's does) can leave evlib one 2^24 us wrap short: a backward
-jump of more than 2^23 us is taken as such a missed wrap and 2^24 us is added from there on, with a
-note. EVT 2.0 times wrap every 2^34 us (4.8 h); evlib misdecodes a recording across that, so
-one is refused. The sensor comes from the header (``% geometry WxH``, ``% format
-...;width=W;height=H``, DAT's ``% Width`` / ``% Height``, or the sensor generation in the plugin
-name: :data:`SENSORS`); times are rebased to the first event (a camera's clock starts at
-power-on, and faery's ``% t0`` header lines are then irrelevant).
+jump of more than one TIME_HIGH tick (4,096 us) is taken as such a missed wrap and 2^24 us is added
+from there on, with a note (a sparse file cannot tell gaps of more than 2^24 us apart anyway). EVT
+2.0 times wrap every 2^34 us (4.8 h); evlib misdecodes a recording across that, so one is refused.
+The sensor comes from the header (``% geometry WxH``, ``% format ...;width=W;height=H``, DAT's
+``% Width`` / ``% Height``, or the sensor generation in the plugin name: :data:`SENSORS`); times are
+rebased to the first event (a camera's clock starts at power-on, and faery's ``% t0`` header lines
+are then irrelevant).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from snn_drtp.data.formats.detect import HEADER_BYTES, prophesee_header
 from snn_drtp.data.formats.recording import EventFileError, EventRecording, from_start, in_time_order, tonic_events
 
 EVT3_WRAP_US = 1 << 24
+EVT3_TICK_US = 1 << 12
 EVT2_WRAP_US = 1 << 34
 SENSORS = {
     "gen3": (640, 480),
@@ -56,14 +58,15 @@ def _header(path: Path, fmt: str) -> tuple[list[str], int]:
     size = path.stat().st_size
     ended = bool(lines) and lines[-1] == "end"
     rest = head[offset:]
-    if (rest.startswith(b"%") and b"\n" not in rest) or (offset >= size and not ended):
+    if not ended and ((rest.startswith(b"%") and b"\n" not in rest) or offset >= size):
         raise EventFileError(
             f"{path}: the {NAMES[fmt]} file ends inside its text header ({size} bytes); it is truncated: copy it again"
         )
     return lines, offset
 
 
-def _sensor(lines: list[str]) -> tuple[int, int, int] | None:
+def _sensor(header: list[str]) -> tuple[int, int, int] | None:
+    lines = [line.lower() for line in header]
     for line in lines:
         if m := re.fullmatch(r"geometry\s+(\d+)x(\d+)", line):
             return int(m[1]), int(m[2]), 2
@@ -92,7 +95,9 @@ def _check_words(path: Path, fmt: str, offset: int, word: int) -> None:
 
 
 def _unwrap(t: np.ndarray, wrap: int, notes: list[str]) -> np.ndarray:
-    jumps = np.flatnonzero(np.diff(t) < -(wrap // 2)) + 1
+    """``t`` with ``wrap`` added after every backward step of more than one TIME_HIGH tick (4,096 us:
+    more than a sensor's time-stamp jitter), the steps a decoder that missed a wrap leaves."""
+    jumps = np.flatnonzero(np.diff(t) < -EVT3_TICK_US) + 1
     if len(jumps):
         notes.append(f"{len(jumps)} missed {wrap} us clock wrap-around(s) restored (the decoder's times jumped back)")
         t = t + np.searchsorted(jumps, np.arange(len(t)), side="right") * wrap
@@ -114,6 +119,12 @@ def _read_raw(path: Path, fmt: str) -> EventRecording:
     notes: list[str] = []
     if path.stat().st_size == offset:
         return _recording(path, fmt, [], [], [], [], lines, notes)
+    seen = str(evlib_formats.detect_format(str(path))[0]).lower()
+    if seen != fmt:
+        raise EventFileError(
+            f"{path}: the header says {NAMES[fmt]} but evlib reads the file as {seen!r} (it looks for the lower-case "
+            f"line '% evt {NAMES[fmt][4:]}'); write that header line in lower case"
+        )
     try:
         frame = evlib_formats.load_events(str(path))
         frame = frame.collect() if hasattr(frame, "collect") else frame
@@ -124,7 +135,7 @@ def _read_raw(path: Path, fmt: str) -> EventRecording:
     t = np.asarray(t, dtype=np.int64)
     if fmt == "evt3":
         t = _unwrap(t, EVT3_WRAP_US, notes)
-    if fmt == "evt2" and len(t) and int(t.max()) - int(t.min()) >= EVT2_WRAP_US // 2:
+    if fmt == "evt2" and len(t) and int(t.max()) - int(t.min()) >= EVT2_WRAP_US:
         raise EventFileError(
             f"{path}: this EVT 2.0 recording crosses the format's 2^34 us (4.8 h) clock wrap-around, which evlib "
             "does not decode; cut the recording before the wrap (e.g. with metavision_file_cutter)"
@@ -161,7 +172,7 @@ def read_dat(path: Path) -> EventRecording:
     from snn_drtp.data.formats import require
 
     expelliarmus = require("expelliarmus", "expelliarmus", "Prophesee DAT files")
-    if path.suffix == ".dat":
+    if path.resolve().suffix == ".dat":
         raw = expelliarmus.Wizard(encoding="dat", fpath=str(path)).read()
     else:  # expelliarmus insists on a name ending .dat (and resolves links): read a copy so named
         with tempfile.TemporaryDirectory() as folder:
