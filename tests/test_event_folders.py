@@ -16,7 +16,7 @@ from snn_drtp.data.events import event_folder_sensor
 from snn_drtp.data.formats import EventFileError, detect_format, read_recording
 from snn_drtp.data.formats.nmnist import write_nmnist_bin
 from snn_drtp.data.frames import FrameSpec
-from snn_drtp.data.overview import events_info
+from snn_drtp.data.overview import events_info, show_events
 
 
 def events_2d(n: int, seed: int, width: int = 20, height: int = 18) -> np.ndarray:
@@ -346,3 +346,13 @@ def test_events_info_skips_files_that_are_not_recordings(tmp_path):
     (tmp_path / "README.txt").write_text("recorded on 2026-11-30\n")
     info = events_info(tmp_path)
     assert [r.path.name for r in info.recordings] == ["a.bin"]
+
+
+def test_events_show_refuses_bad_counts_and_a_folder_as_output(tmp_path):
+    write_nmnist_bin(tmp_path / "a.bin", events_2d(10, 0))
+    assert main(["events", "show", str(tmp_path / "a.bin"), "--out", str(tmp_path / "new" / "a.png")]) == 0
+    assert (tmp_path / "new" / "a.png").is_file()
+    with pytest.raises(ValueError, match=r"at least 1 recording and 1 slice; got 4 and 0"):
+        show_events(tmp_path / "a.bin", tmp_path / "b.png", slices=0)
+    with pytest.raises(ValueError, match=r"is a folder; give the PNG file to write"):
+        show_events(tmp_path / "a.bin", tmp_path)

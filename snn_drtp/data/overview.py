@@ -247,7 +247,12 @@ def show_events(path: str | Path, out: str | Path, recordings: int = SHOWN, slic
     """Draw a file, or the first ``recordings`` of a folder (one per class first, for an event
     folder), with :func:`event_overview` into the PNG ``out``; the sensor is the largest the
     recordings' headers or events give."""
-    path = Path(path)
+    path, out = Path(path), Path(out)
+    if recordings < 1 or slices < 1:
+        raise ValueError(f"events show draws at least 1 recording and 1 slice; got {recordings} and {slices}")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the PNG file to write, e.g. {out / 'overview.png'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
     entries, classes = _recordings_of(path)
     first: dict[int | None, int] = {}  # one per class first (in order), then the rest in order
     for index, (_, _, label) in enumerate(entries):
