@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from snn_drtp.data.formats import EventFileError, read_recording
+from snn_drtp.data.formats.recording import events_sensor, off_sensor
 
 SPLITS = ("train", "test")
 CLASS_COLUMNS = ("class", "class_name", "name")
@@ -188,25 +189,19 @@ def _digest(path: Path) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _inferred(files: tuple[tuple[Path, str], ...]) -> tuple[int, int, int]:
-    paths = [f[0] for f in files]
-    width = height = channels = 0
-    kinds = set()
-    for path in paths:
+    sizes, kinds = [], set()
+    for path, _ in files:
         recording = read_recording(path)
-        events = recording.events
         kinds.add(recording.one_dimensional)
         if len(kinds) > 1:
             raise EventFileError(
                 f"{path}: a 1-D recording among 2-D ones (or the reverse); one folder holds one sensor"
             )
+        sizes.append(events_sensor(recording.events))
         if recording.sensor_size is not None:
-            width, height = max(width, recording.sensor_size[0]), max(height, recording.sensor_size[1])
-        if len(events):
-            width = max(width, int(events["x"].max()) + 1)
-            channels = max(channels, int(events["p"].max()) + 1)
-            if not recording.one_dimensional:
-                height = max(height, int(events["y"].max()) + 1)
-    return (width, 1, max(channels, 1)) if kinds == {True} else (width, height, max(channels, 2))
+            sizes.append((recording.sensor_size[0], recording.sensor_size[1], 0))
+    width, height, polarities = (max(size[k] for size in sizes) for k in range(3))
+    return width, height, polarities
 
 
 class EventFolder:
@@ -247,13 +242,8 @@ class EventFolder:
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         path = self.files[index]
         events = read_recording(path).events
-        width, height, polarities = self.sensor_size
-        off = (events["x"] >= width) | (events["p"] >= polarities)
-        if "y" in (events.dtype.names or ()):
-            off |= events["y"] >= height
-        if np.any(off):
-            e = events[int(np.argmax(off))]
-            where = ", ".join(f"{k}={e[k]}" for k in events.dtype.names or () if k != "t")
+        where = off_sensor(events, self.sensor_size)
+        if where is not None:
             raise EventFileError(
                 f"{path}: event at {where} lies outside the sensor (W, H, P) = {self.sensor_size}; the file is "
                 "corrupt or the sensor size is wrong"

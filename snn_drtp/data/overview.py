@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from snn_drtp.data.event_folders import list_event_folder
 from snn_drtp.data.formats import EventFileError, EventRecording, detect_format, read_recording
+from snn_drtp.data.formats.recording import events_sensor
 from snn_drtp.data.frames import event_image
 
 SHOWN = 4
@@ -76,14 +77,8 @@ class EventsInfo:
 
 def recording_info(recording: EventRecording, split: str = "", label: int | None = None) -> RecordingInfo:
     events = recording.events
-    if recording.sensor_size is not None:
-        sensor, from_header = recording.sensor_size, True
-    elif recording.one_dimensional:
-        width = int(events["x"].max()) + 1 if len(events) else 0
-        sensor, from_header = (width, 1, int(events["p"].max()) + 1 if len(events) else 1), False
-    else:
-        width, height = (int(events[k].max()) + 1 if len(events) else 0 for k in ("x", "y"))
-        sensor, from_header = (width, height, 2), False
+    from_header = recording.sensor_size is not None
+    sensor = recording.sensor_size or events_sensor(events)
     on = None if recording.one_dimensional or not len(events) else float(np.mean(events["p"] == 1))
     return RecordingInfo(
         recording.path,

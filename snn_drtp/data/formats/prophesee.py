@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_drtp.data.formats.detect import HEADER_BYTES, prophesee_header
+from snn_drtp.data.formats.detect import DAT_EVENT_TYPES, HEADER_BYTES, prophesee_header
 from snn_drtp.data.formats.recording import EventFileError, EventRecording, from_start, in_time_order, tonic_events
 
 EVT3_WRAP_US = 1 << 24
@@ -75,10 +75,10 @@ def _sensor(header: list[str]) -> tuple[int, int, int] | None:
             fields = dict(part.split("=", 1) for part in line.split(";")[1:] if "=" in part)
             if "width" in fields and "height" in fields:
                 return int(fields["width"]), int(fields["height"]), 2
-    values = {k.lower(): v.strip() for k, _, v in (line.partition(" ") for line in lines)}
+    values = {k: v.strip() for k, _, v in (line.partition(" ") for line in lines)}
     if values.get("width", "").isdigit() and values.get("height", "").isdigit():
         return int(values["width"]), int(values["height"]), 2
-    named = " ".join(values.get(k, "") for k in ("plugin_name", "sensor_name")).lower()
+    named = " ".join(values.get(k, "") for k in ("plugin_name", "sensor_name"))
     for generation, (width, height) in SENSORS.items():
         if re.search(rf"(^|[_ ]){generation}([_ ]|$)", named):
             return width, height, 2
@@ -163,7 +163,7 @@ def read_dat(path: Path) -> EventRecording:
             f"{path}: the DAT file ends after its text header, without the event type and size bytes; it is truncated"
         )
     event_type, event_size = kind
-    if event_type not in (0x00, 0x0C) or event_size != 8:
+    if event_type not in DAT_EVENT_TYPES or event_size != 8:
         raise EventFileError(
             f"{path}: DAT event type {event_type:#04x} of {event_size} bytes; only CD / TD events (type 0x0c or "
             "0x00, 8 bytes) are read"

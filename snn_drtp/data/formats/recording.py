@@ -100,20 +100,38 @@ def from_start(events: np.ndarray, notes: list[str], what: str = "the camera's c
     return events
 
 
+def events_sensor(events: np.ndarray) -> tuple[int, int, int]:
+    """The smallest sensor (W, H, P) that holds ``events``: W = largest x + 1, H = largest y + 1
+    (1 for a 1-D sensor), P = largest p + 1, at least 2 (ON / OFF) on a 2-D sensor, at least 1 on a
+    1-D one; zeros for W and H when there are no events."""
+    one_dimensional = "y" not in (events.dtype.names or ())
+    top = (lambda k: int(events[k].max()) + 1) if len(events) else (lambda k: 0)
+    polarities = max(top("p"), 1 if one_dimensional else 2)
+    return top("x"), 1 if one_dimensional else top("y"), polarities
+
+
+def off_sensor(events: np.ndarray, sensor: tuple[int, int, int], polarity: bool = True) -> str | None:
+    """The first event outside ``sensor`` (W, H, P) as ``x=.., y=.., p=..`` (``polarity``: p checked
+    against P too), or None when every event lies on it."""
+    width, height, polarities = sensor
+    off = events["x"] >= width
+    if "y" in (events.dtype.names or ()):
+        off |= events["y"] >= height
+    if polarity:
+        off |= events["p"] >= polarities
+    if not np.any(off):
+        return None
+    e = events[int(np.argmax(off))]
+    return ", ".join(f"{k}={e[k]}" for k in events.dtype.names or () if k != "t")
+
+
 def on_sensor(recording: EventRecording) -> EventRecording:
     """``recording`` after checking that every event lies on the sensor its header gives (if any)."""
-    sensor, events = recording.sensor_size, recording.events
-    if sensor is None or not len(events):
-        return recording
-    width, height, _ = sensor
-    off = events["x"] >= width
-    if not recording.one_dimensional:
-        off |= events["y"] >= height
-    if np.any(off):
-        e = events[int(np.argmax(off))]
-        where = ", ".join(f"{k}={e[k]}" for k in events.dtype.names or () if k != "t")
+    sensor = recording.sensor_size
+    where = None if sensor is None else off_sensor(recording.events, sensor, polarity=False)
+    if where is not None and sensor is not None:
         raise EventFileError(
-            f"{recording.path}: event at {where} lies outside the {width} x {height} sensor its header gives; "
-            "the file is corrupt or its header is wrong"
+            f"{recording.path}: event at {where} lies outside the {sensor[0]} x {sensor[1]} sensor its header "
+            "gives; the file is corrupt or its header is wrong"
         )
     return recording
