@@ -109,7 +109,7 @@ def test_layer_of_zero_units_is_refused_at_load_time(tmp_path):
 @pytest.mark.parametrize(
     "layer, message",
     [
-        ('kind = "dens"', r"layer 0 kind 'dens' is not 'dense' or 'conv'; did you mean 'dense'\?"),
+        ('kind = "dens"', r"layer 0 kind 'dens' is not one of dense, conv, recurrent, readout; did you mean 'dense'\?"),
         ("", r'layer 0: no kind; write kind = "dense" or kind = "conv"'),
     ],
     ids=["unknown", "missing"],

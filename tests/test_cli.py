@@ -96,7 +96,18 @@ def test_rules_lists_every_rule_with_its_timing(capsys):
     assert main(["rules"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["drtp", "label"], ["drtp-ternary", "label"]]
-    assert {line.split()[0] for line in lines} == {"bp", "fa", "dfa", "sdfa", "drtp", "drtp-ternary", "shallow"}
+    assert {line.split()[0] for line in lines} == {
+        "bp",
+        "fa",
+        "dfa",
+        "sdfa",
+        "drtp",
+        "drtp-ternary",
+        "shallow",
+        "osttp",
+        "eprop",
+        "eprop-sym",
+    }
 
 
 SMALL = SMALL_SPEC

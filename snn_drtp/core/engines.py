@@ -90,9 +90,19 @@ class EngineEntry:
     spiking: bool
     summary: str
     settings: dict[str, str] = field(default_factory=dict)
+    temporal: str | None = None
+    """``module:Class`` of the engine's counterpart for temporal networks (a spec ending in a
+    readout layer; ``snn_drtp.temporal``), None where there is none yet."""
 
-    def load(self) -> type:
-        module, _, cls = self.path.partition(":")
+    def load(self, temporal: bool = False) -> type:
+        """The engine class; with ``temporal``, its counterpart for temporal networks."""
+        path = self.temporal if temporal else self.path
+        if path is None:
+            raise ValueError(
+                f"engine {self.name!r} does not simulate temporal networks (recurrent layers and a readout) yet; "
+                f"use one of {', '.join(name for name, entry in ENGINES.items() if entry.temporal)}"
+            )
+        module, _, cls = path.partition(":")
         engine_class: type = getattr(importlib.import_module(module), cls)
         return engine_class
 
@@ -100,8 +110,20 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {
     entry.name: entry
     for entry in (
-        EngineEntry("rate", "snn_drtp.rate.engine:RateEngine", False, "rate-coded ANN (tanh/sigmoid units)"),
-        EngineEntry("spiking", "snn_drtp.spiking.engine:SpikingEngine", True, "LIF neurons in PyTorch"),
+        EngineEntry(
+            "rate",
+            "snn_drtp.rate.engine:RateEngine",
+            False,
+            "rate-coded ANN (tanh/sigmoid units; leaky tanh units for temporal networks)",
+            temporal="snn_drtp.temporal.engine:TemporalRateEngine",
+        ),
+        EngineEntry(
+            "spiking",
+            "snn_drtp.spiking.engine:SpikingEngine",
+            True,
+            "LIF neurons in PyTorch (LIF / ALIF with a readout for temporal networks)",
+            temporal="snn_drtp.temporal.engine:TemporalSpikingEngine",
+        ),
         EngineEntry(
             "brian2",
             "snn_drtp.brian.engine:Brian2Engine",

@@ -15,6 +15,17 @@ Convolutional layers: ``kind = "conv"``, ``channels``, ``kernel``, ``stride``, `
 activations: tanh, sigmoid, linear, or lif (the LIF rate curve of the spec's ``[neuron]`` table in
 the rate engine); the output layer is sigmoid (binary cross-entropy), or linear or tanh (mean
 squared error; tanh as in the paper's regression network).
+
+Temporal networks (the temporal engines, ``snn_drtp.temporal``) end in a leaky-integrator
+``kind = "readout"`` layer, whose time constant and loss window are the spec's ``[readout]`` table
+(``tau_out``, ``loss_steps``); their hidden layers are ``dense`` (feed-forward) or ``recurrent``
+(with recurrent weights R_k, no self-connections unless ``self_connections = true``), and either
+adapts its threshold when ``adapt`` (beta) and ``tau_adapt`` (s) are set (ALIF)::
+
+    [[layers]]
+    kind = "recurrent"; units = 128; tau_adapt = 0.2; adapt = 0.5
+    [[layers]]
+    kind = "readout"; units = 20
 """
 
 from __future__ import annotations
@@ -29,9 +40,19 @@ from snn_drtp.core.checks import accepts, check_field_types, closest, type_error
 NETWORKS_DIR = Path(__file__).resolve().parents[2] / "networks"
 ACTIVATIONS = ("tanh", "sigmoid", "linear", "lif")
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear", "tanh")
-SPEC_KEYS = ("name", "input_shape", "layers", "lr_key", "neuron")
+SPEC_KEYS = ("name", "input_shape", "layers", "lr_key", "neuron", "readout")
+KINDS = ("dense", "conv", "recurrent", "readout")
 """The top-level keys of a network spec."""
-LAYER_EXAMPLES = {"units": 100, "channels": 16, "kernel": 5, "stride": 1, "padding": 0, "pool": 2}
+LAYER_EXAMPLES = {
+    "units": 100,
+    "channels": 16,
+    "kernel": 5,
+    "stride": 1,
+    "padding": 0,
+    "pool": 2,
+    "tau_adapt": 0.2,
+    "adapt": 0.5,
+}
 """Example values that error messages suggest for a layer's fields (their defaults are not examples)."""
 
 
@@ -46,6 +67,9 @@ class LayerSpec:
     pool: int = 1
     activation: str = "tanh"
     trainable: bool = True
+    tau_adapt: float = 0.0
+    adapt: float = 0.0
+    self_connections: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,10 +79,16 @@ class NetworkSpec:
     layers: tuple[LayerSpec, ...]
     lr_key: str = "fc1"
     neuron: dict[str, Any] = field(default_factory=dict)
+    readout: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].units
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the network ends in a leaky-integrator readout (the temporal engines simulate it)."""
+        return self.layers[-1].kind == "readout"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +97,7 @@ class NetworkSpec:
             "lr_key": self.lr_key,
             "layers": [vars(layer) for layer in self.layers],
             "neuron": dict(self.neuron),
+            "readout": dict(self.readout),
         }
 
 
@@ -87,7 +118,7 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
             f"{where}input_shape = {shape!r} is not a list of positive integers; write the shape of one "
             "example, e.g. input_shape = [1, 28, 28]"
         )
-    for key, kind in (("lr_key", str), ("neuron", dict)):
+    for key, kind in (("lr_key", str), ("neuron", dict), ("readout", dict)):
         problem = type_error(key, data[key], kind, "fc1" if kind is str else None) if key in data else None
         if problem:
             raise ValueError(where + problem)
@@ -101,21 +132,28 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
         if unknown:
             raise ValueError(f"{origin}: layer {i} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
         if "kind" not in raw:
-            raise ValueError(f'{at}no kind; write kind = "dense" or kind = "conv"')
+            raise ValueError(f'{at}no kind; write kind = "dense" or kind = "conv" (or "recurrent", "readout")')
         check_field_types(raw, LayerSpec, at, LAYER_EXAMPLES)
         layer = LayerSpec(**raw)
-        if layer.kind not in ("dense", "conv"):
-            hint = closest(layer.kind, ("dense", "conv"))
-            raise ValueError(f"{origin}: layer {i} kind {layer.kind!r} is not 'dense' or 'conv'{hint}")
+        if layer.kind not in KINDS:
+            hint = closest(layer.kind, KINDS)
+            raise ValueError(f"{origin}: layer {i} kind {layer.kind!r} is not one of {', '.join(KINDS)}{hint}")
+        if layer.kind == "readout" and i != len(data["layers"]) - 1:
+            raise ValueError(f"{origin}: layer {i} is a readout, which only the last (output) layer can be")
+        if layer.tau_adapt < 0 or (layer.adapt != 0 and layer.tau_adapt <= 0):
+            raise ValueError(
+                f"{origin}: layer {i}: an adaptive threshold needs tau_adapt > 0 s, got tau_adapt = {layer.tau_adapt} "
+                f"with adapt = {layer.adapt}; e.g. tau_adapt = 0.2, adapt = 0.5 (or adapt = 0 for LIF)"
+            )
         if layer.activation not in ACTIVATIONS:
             raise ValueError(
                 f"{origin}: layer {i} activation {layer.activation!r} not in {ACTIVATIONS}"
                 + closest(layer.activation, ACTIVATIONS)
             )
-        if layer.kind == "dense" and layer.units <= 0:
+        if layer.kind != "conv" and layer.units <= 0:
             raise ValueError(
-                f"{origin}: dense layer {i} needs units > 0, got units = {layer.units}; a layer needs at least one "
-                "unit, e.g. units = 100"
+                f"{origin}: {layer.kind} layer {i} needs units > 0, got units = {layer.units}; a layer needs at least "
+                "one unit, e.g. units = 100"
             )
         if layer.kind == "conv" and layer.channels <= 0:
             raise ValueError(
@@ -129,9 +167,9 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
                         f"e.g. {name} = {LAYER_EXAMPLES[name]}"
                     )
         layers.append(layer)
-    if not layers or layers[-1].kind != "dense":
-        raise ValueError(f"{origin}: the last layer must be a dense output layer")
-    if layers[-1].activation not in OUTPUT_ACTIVATIONS:
+    if not layers or layers[-1].kind not in ("dense", "readout"):
+        raise ValueError(f"{origin}: the last layer must be a dense output layer (or a readout)")
+    if layers[-1].kind == "dense" and layers[-1].activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(
             f"{origin}: output layer activation {layers[-1].activation!r} has no loss here; use 'sigmoid' "
             "(binary cross-entropy), or 'linear' or 'tanh' (mean squared error)"
@@ -145,6 +183,7 @@ def parse_spec(data: dict[str, Any], origin: str = "<dict>") -> NetworkSpec:
         layers=tuple(layers),
         lr_key=str(data.get("lr_key", "fc1")),
         neuron=neuron,
+        readout=dict(data.get("readout", {})),
     )
 
 

@@ -87,8 +87,9 @@ def _default_init(shape: tuple[int, ...], fan_in: int, generator: torch.Generato
 
 
 class LayerParams(nn.Module):
-    """W_k and b_k of one layer, with its spec and shapes. A frozen layer's (``trainable = false``)
-    tensors do not require gradients."""
+    """W_k and b_k of one layer, with its spec and shapes, and for a recurrent layer R_k [N_k, N_k]
+    (``recurrent``), uniform in +-1/sqrt(N_k) drawn after b_k, its diagonal 0 without
+    self-connections. A frozen layer's (``trainable = false``) tensors do not require gradients."""
 
     def __init__(self, spec: LayerSpec, geometry: LayerGeometry, generator: torch.Generator, zero_init: bool):
         super().__init__()
@@ -98,10 +99,21 @@ class LayerParams(nn.Module):
         bias = _default_init((geometry.weight_shape[0],), geometry.fan_in, generator, zero_init)
         self.weight = nn.Parameter(weight, requires_grad=spec.trainable)
         self.bias = nn.Parameter(bias, requires_grad=spec.trainable)
+        self.recurrent: nn.Parameter | None = None
+        if spec.kind == "recurrent":
+            units = geometry.weight_shape[0]
+            recurrent = _default_init((units, units), units, generator, zero_init)
+            if not spec.self_connections:
+                recurrent.fill_diagonal_(0.0)
+            self.recurrent = nn.Parameter(recurrent, requires_grad=spec.trainable)
 
     @property
     def trainable(self) -> bool:
         return self.spec.trainable
+
+    def tensors(self) -> list[nn.Parameter]:
+        """W_k, b_k, and R_k for a recurrent layer."""
+        return [self.weight, self.bias] + ([self.recurrent] if self.recurrent is not None else [])
 
 
 class LayerList(nn.ModuleList):
@@ -171,7 +183,7 @@ class Params(nn.Module):
 
     def trainable_tensors(self) -> list[nn.Parameter]:
         """W_k and b_k of every trainable layer, in layer order (what the optimizer steps)."""
-        return [t for layer in self.layers if layer.trainable for t in (layer.weight, layer.bias)]
+        return [t for layer in self.layers if layer.trainable for t in layer.tensors()]
 
     @property
     def device(self) -> torch.device:

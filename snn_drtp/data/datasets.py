@@ -12,14 +12,15 @@ from snn_drtp.data.download import DATASETS as IDX_DATASETS
 from snn_drtp.data.emulator import EmulatorParams
 from snn_drtp.data.events import EVENT_DATASETS, cached_frames, default_duration, is_event_dataset
 from snn_drtp.data.frames import FrameSpec
+from snn_drtp.data.randman import is_randman, randman
 from snn_drtp.data.static import load_idx_dataset, synthetic_classification, synthetic_regression
 from snn_drtp.data.tensors import TensorData
 
-DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification", *EVENT_DATASETS)
+DATASET_NAMES = (*IDX_DATASETS, "synth-regression", "synth-classification", "randman", *EVENT_DATASETS)
 
 
 def is_known_dataset(name: str) -> bool:
-    return name in DATASET_NAMES or is_event_dataset(name)
+    return name in DATASET_NAMES or is_event_dataset(name) or is_randman(name)
 
 
 def load_dataset(
@@ -41,6 +42,8 @@ def load_dataset(
         return synthetic_regression(seed)
     if name == "synth-classification":
         return synthetic_classification(seed)
+    if is_randman(name):
+        return randman(name, frames.n_time_bins if frames is not None else 50)
     if is_event_dataset(name):
         return load_event_dataset(name, cache_dir, frames, emulator, progress, subsets)
     raise ValueError(

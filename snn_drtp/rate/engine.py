@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from snn_drtp.core.engines import StepResult
 from snn_drtp.core.params import Params
 from snn_drtp.rate.layers import RATE_LAYERS, Activation, LayerCache, RateLayer, SoftLIF
-from snn_drtp.rules import LayerView, Rule, Timing, check_rule
+from snn_drtp.rules import LayerView, Rule, Timing, check_instant, check_rule
 from snn_drtp.spiking.neuron import LIFParams
 
 
@@ -134,7 +134,7 @@ class RateEngine:
         p = dropout if generator is not None else 0.0
         waiting: list[tuple[int, LayerCache]] = []
         signals: dict[int, torch.Tensor] = {}
-        rule = check_rule(rule)
+        rule = check_instant(check_rule(rule), self.name)
         h = _static(x).to(self.params.device)
         y_star = y_star.to(self.params.device)
         for k, layer in enumerate(self.hidden, start=1):

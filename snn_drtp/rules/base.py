@@ -11,6 +11,10 @@ and ``delta z_k = m_k * post_k`` is the *modulatory signal*. A rule says *when* 
 exists (:class:`Timing`) and computes it from what the layer can see at that moment
 (:class:`LayerView`). Engines ask at the moment their timing allows and never look at a rule's
 name. The output layer always learns from its own error; rules concern the hidden layers.
+
+In time, a rule also says which eligibility its third factor multiplies (:class:`Eligibility`):
+today's static rules take post_k(t) pre_k(t) of the present step; the temporal rules (OSTTP,
+e-prop) an eligibility trace e_k(t) that carries each synapse's past forward in time.
 """
 
 from __future__ import annotations
@@ -35,6 +39,19 @@ class Timing(Enum):
     """From the layer above, in a backward sweep: update locked, layer by layer (BP, FA)."""
     NEVER = "never"
     """Hidden layers do not learn (shallow learning)."""
+
+
+class Eligibility(Enum):
+    """What a hidden layer's learning signal L_k(t) multiplies at step t (the temporal engine;
+    the static engines simulate ``INSTANT`` only)."""
+
+    INSTANT = "instant"
+    """post_k(t) pre_k(t): the present step only, the synapse's history dropped (three-factor DRTP)."""
+    TRACE = "trace"
+    """e_k(t) = dz_k(t)/dW_k along the neuron's own state, carried forward in time (OSTL; OSTTP)."""
+    FILTERED = "filtered"
+    """ebar_k(t) = kappa ebar_k(t-1) + e_k(t): the trace through the readout's filter
+    (e-prop, Bellec et al. 2020, where L_k(t) is the readout's error at t)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class Rule(ABC):
     """True for the exact gradient (BP): the reference of alignment angles, compared with nothing."""
     paper_lr_of: ClassVar[str | None] = None
     """The rule whose Table 3 learning rate this one takes by default (the paper's rules: itself)."""
+    eligibility: ClassVar[Eligibility] = Eligibility.INSTANT
+    """What the third factor multiplies in time (engines that simulate another refuse the rule)."""
 
     @abstractmethod
     def third_factor(self, view: LayerView) -> torch.Tensor:
@@ -127,6 +146,17 @@ def get_rule(name: str) -> Rule:
     if name not in _REGISTRY:
         raise ValueError(f"unknown rule {name!r}; choose one of {', '.join(_REGISTRY)}")
     return _REGISTRY[name]()
+
+
+def check_instant(rule: Rule, engine: str) -> Rule:
+    """``rule`` when its third factor multiplies the present step's activity; a clear error for a
+    rule that learns from eligibility traces, which a static engine does not keep."""
+    if rule.eligibility is not Eligibility.INSTANT:
+        raise ValueError(
+            f"rule {rule.name!r} learns from eligibility traces over time ({rule.eligibility.value}); the {engine} "
+            "engine keeps none: train a temporal network (one ending in a readout layer), e.g. --network randman-rsnn"
+        )
+    return rule
 
 
 def check_rule(rule: object) -> Rule:

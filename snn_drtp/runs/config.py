@@ -18,10 +18,12 @@ from snn_drtp.data.datasets import DATASET_NAMES, is_known_dataset
 from snn_drtp.data.emulator import EmulatorParams
 from snn_drtp.data.events import EMULATED, default_duration, is_event_dataset
 from snn_drtp.data.frames import FrameSpec
-from snn_drtp.rules import get_rule, rule_names
+from snn_drtp.rules import Eligibility, get_rule, rule_names
 from snn_drtp.spiking.neuron import check_neuron
 
 SPIKING_DEFAULT_LR = 5e-4
+TEMPORAL_DEFAULT_LR = 1e-3
+"""Adam's rate for temporal networks (both engines) when none is given."""
 SPIKING_FIELDS = ("steps", "encoder", "surrogate", "slope", "tau_pre", "time_chunk", "event_driven", "neuron")
 """Fields that only the spiking engine reads."""
 OPTIMIZERS = ("adam", "sgd", "nag")
@@ -41,6 +43,8 @@ class TrainConfig:
     ``encoder``, ``surrogate``, ``slope``, ``tau_pre``, ``time_chunk``, ``event_driven``) and
     ``neuron`` (overrides of the network spec's ``[neuron]`` table) matter only to the spiking
     engine, where rules with a backward sweep (bp, fa) run backpropagation through time.
+    ``detach_reset`` concerns temporal networks: the reset is left out of their derivatives
+    (eligibility traces and BPTT alike).
 
     Event datasets are binned into ``steps`` frames (``n_time_bins`` = T) unless ``frames`` sets
     ``time_window_us``; ``frames`` holds the other :class:`FrameSpec` fields (``duration_us``,
@@ -75,6 +79,7 @@ class TrainConfig:
     frames: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
     brian2_target: str = "numpy"
+    detach_reset: bool = True
     init_from: str | None = None
     threads: int | None = None
     device: str = "cpu"
@@ -136,11 +141,19 @@ class TrainConfig:
             spec_neuron = self._spec_neuron()
             check_neuron(spec_neuron, f"network {self.network}: [neuron] ")
             check_neuron({**spec_neuron, **self.neuron})
+        rule = get_rule(self.rule)
+        temporal = self._temporal()
+        if rule.eligibility is not Eligibility.INSTANT and not temporal:
+            raise ValueError(
+                f"rule {self.rule!r} learns from eligibility traces over time ({rule.eligibility.value}); it needs a "
+                f"temporal network (one ending in a readout layer), not {self.network!r}: e.g. --network randman-rsnn"
+            )
         if self.lr is not None:
             return self
+        if temporal:
+            return replace(self, lr=TEMPORAL_DEFAULT_LR)
         if self.spiking:
             return replace(self, lr=SPIKING_DEFAULT_LR)
-        rule = get_rule(self.rule)
         if rule.paper_lr_of is None:
             raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
         spec = load_spec(self.network)
@@ -153,6 +166,13 @@ class TrainConfig:
             return load_spec(self.network).neuron
         except FileNotFoundError:
             return {}
+
+    def _temporal(self) -> bool:
+        """Whether the network spec ends in a readout (False when there is no such spec)."""
+        try:
+            return load_spec(self.network).temporal
+        except FileNotFoundError:
+            return False
 
     @property
     def spiking(self) -> bool:

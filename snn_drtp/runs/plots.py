@@ -28,6 +28,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 from snn_drtp.data.frames import BIN_US, event_image
 from snn_drtp.spiking.engine import SpikingEngine
 from snn_drtp.spiking.monitors import Recording, record
+from snn_drtp.temporal.engine import TemporalEngine
 
 _LOG_STEPS: tuple[tuple[float, ...], ...] = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0))
 """Mantissas of the tick candidates of a log axis, coarsest first."""
@@ -489,3 +490,40 @@ def activity_figures(engine: SpikingEngine, test: Any, out: Path) -> Recording:
         title="firing rates on 100 test digits; trained weights",
     )
     return rec
+
+
+def temporal_activity(engine: TemporalEngine, test: Any, path: str | Path) -> Figure:
+    """One test example through a trained temporal network: its input spikes, a raster of each
+    hidden (recurrent or feed-forward) layer, and the readout's membrane y_c(t) of every class with
+    the loss window shaded, the true class drawn thick; written to ``path``."""
+    x, label = test.inputs(slice(0, 1)), int(test.y[0])
+    seen: dict[int, list[torch.Tensor]] = {}
+    result = engine.simulate(x, lambda k, z, v: seen.setdefault(k, []).append(z[0].cpu()))
+    spikes = x.spikes[:, 0].reshape(x.spikes.shape[0], -1).cpu()
+    K = engine.params.n_layers
+    rows = [("input", spikes)] + [
+        (f"layer {k} ({engine.params.spec.layers[k - 1].kind})", torch.stack(seen[k])) for k in range(1, K)
+    ]
+    fig, axes = plt.subplots(len(rows) + 1, 1, figsize=(7, 2.0 * (len(rows) + 1)), sharex=True)
+    for ax, (name, z) in zip(axes, rows, strict=False):
+        t, n = torch.nonzero(z > 0, as_tuple=True) if engine.spiking or name == "input" else (None, None)
+        if t is not None and n is not None:
+            ax.scatter(t.numpy(), n.numpy(), s=2, c="k", marker="|")
+        else:
+            ax.imshow(z.T.numpy(), aspect="auto", cmap="coolwarm", vmin=-1, vmax=1, origin="lower")
+        ax.set_ylabel(f"{name}\nunit")
+        ax.set_ylim(-0.5, z.shape[1] - 0.5)
+    y = torch.stack(seen[K])
+    steps = y.shape[0]
+    window = engine.options.readout.loss_steps or steps
+    readout = axes[-1]
+    readout.axvspan(steps - min(window, steps) - 0.5, steps - 0.5, color="0.9", label="loss window")
+    for c in range(y.shape[1]):
+        readout.plot(y[:, c].numpy(), lw=2.5 if c == label else 0.8, label=f"class {c}" if c == label else None)
+    readout.set_ylabel("readout y_c(t)")
+    readout.set_xlabel("time step")
+    place_legend(readout)
+    predicted = int(result.prediction[0])
+    fig.suptitle(f"one test example: class {label}, predicted {predicted}")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -43,6 +43,7 @@ from snn_drtp.rules import Rule, Timing, get_rule
 from snn_drtp.runs import plots
 from snn_drtp.runs.build import build_engine
 from snn_drtp.runs.config import TrainConfig
+from snn_drtp.temporal.engine import TemporalEngine
 
 LAST_N = 10
 RUN_FILES = frozenset({"config.json", "metrics.json", "checkpoint.pt"})
@@ -469,6 +470,8 @@ def train(
         if metrics["angle_to_bp"]:
             title = f"{label}: alignment with {engine.exact_reference}"
             plots.alignment_angles({label: metrics}, out / "angles.png", title, engine.exact_reference)
+        if isinstance(engine, TemporalEngine):
+            plots.temporal_activity(engine, test_data, out / "activity.png")
     return metrics
 
 

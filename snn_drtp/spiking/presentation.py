@@ -24,7 +24,7 @@ import torch
 
 from snn_drtp.core.engines import StepResult
 from snn_drtp.core.params import Params
-from snn_drtp.rules import LayerView, Rule, Timing, check_rule
+from snn_drtp.rules import LayerView, Rule, Timing, check_instant, check_rule
 from snn_drtp.spiking.inputs import EVAL_SEED, SpikeInput, spike_input
 from snn_drtp.spiking.layers import LIFLayer
 from snn_drtp.spiking.options import SpikingOptions
@@ -200,7 +200,7 @@ class SpikeCountEngine:
         example_ids: torch.Tensor | None,
         monitor: Monitor | None,
     ) -> StepResult:
-        rule = check_rule(rule)
+        rule = check_instant(check_rule(rule), self.name)
         if rule.timing not in self.timings:
             raise ValueError(self._timing_error(rule))
         y_star = y_star.to(self.params.device)
