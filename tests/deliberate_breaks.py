@@ -1456,6 +1456,27 @@ BREAKS = [
         "    shape = (1, p.channels, p.dim, FREQUENCIES)",
         "tests/test_temporal_runs.py -k randman",
     ),
+    (
+        "temporal: e-prop's filtered trace does not decay (factorised, in place)",
+        "snn_drtp/temporal/traces.py",
+        "            self.ebar.mul_(self.kappa).addcmul_(trace.post.unsqueeze(2), trace.pre.unsqueeze(1))",
+        "            self.ebar.addcmul_(trace.post.unsqueeze(2), trace.pre.unsqueeze(1))",
+        "tests/test_temporal_exactness.py",
+    ),
+    (
+        "temporal: e-prop's filtered trace does not decay (per synapse, in place)",
+        "snn_drtp/temporal/traces.py",
+        "            self.ebar.mul_(self.kappa).add_(trace.e)",
+        "            self.ebar.add_(trace.e)",
+        "tests/test_temporal_exactness.py",
+    ),
+    (
+        "temporal: recorded traces not copied (the in-place filter overwrites them)",
+        "snn_drtp/temporal/engine.py",
+        "                        record(eligibility[k].full().clone())",
+        "                        record(eligibility[k].full())",
+        "tests/test_temporal_exactness.py",
+    ),
 ]
 
 

@@ -230,6 +230,7 @@ def test_random_eprop_and_osttp_updates_from_their_learning_signals(adaptive):
         "osttp": torch.einsum("t,bj,tbjp->jp", w, y_star @ B, e),
     }
     ours = engine(params)
+    torch.testing.assert_close(ours.eligibility_history(x, 1, Eligibility.FILTERED), ebar, rtol=1e-9, atol=1e-12)
     layer = params.layers[0]
     for rule, update in expected.items():
         ours.train_step(x, y_star, get_rule(rule))

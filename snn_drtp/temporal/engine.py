@@ -276,7 +276,7 @@ class TemporalEngine:
                     pre = [s, previous, ones] if len(ts) == 3 else [s, ones]
                     eligibility[k] = traces[k].step(torch.cat(pre, dim=1), out.psi)
                     if record is not None:
-                        record(eligibility[k].full())
+                        record(eligibility[k].full().clone())
                 if monitor is not None:
                     monitor(k, out.z.detach(), out.v.detach())
                 s = out.z

@@ -69,7 +69,8 @@ class Trace:
 
     def step(self, pre: torch.Tensor, psi: torch.Tensor) -> Factorised | Full:
         """The eligibility at step t from p(t) [B, P] and psi(t) [B, N]: e(t) (``TRACE``), ebar(t)
-        (``FILTERED``) or the present step's psi p (``INSTANT``)."""
+        (``FILTERED``) or the present step's psi p (``INSTANT``). ebar is updated in place: a
+        caller that keeps it past the next step copies it."""
         cell = self.cell
         if self.kind is Eligibility.INSTANT:
             return Factorised(psi, pre)
@@ -91,6 +92,10 @@ class Trace:
             trace = Full(self.e)
         if self.kind is Eligibility.TRACE:
             return trace
-        e = trace.full()
-        self.ebar = e if self.ebar is None else self.kappa * self.ebar + e
+        if self.ebar is None:
+            self.ebar = torch.zeros(self.shape, dtype=pre.dtype, device=pre.device)
+        if isinstance(trace, Factorised):  # ebar = kappa ebar + post pre^T, in place, no temporary
+            self.ebar.mul_(self.kappa).addcmul_(trace.post.unsqueeze(2), trace.pre.unsqueeze(1))
+        else:
+            self.ebar.mul_(self.kappa).add_(trace.e)
         return Full(self.ebar)
