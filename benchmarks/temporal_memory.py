@@ -2,9 +2,11 @@
 states and eligibility traces only (flat in T), BPTT keeps the graph of every step (growing).
 
 Each case runs in a fresh process: it builds the network (SHD-sized: 700 input channels, 256
-recurrent LIF neurons, 20 readout units, batch 16, 2 % input spike density), runs one step at
-T = 5 to load everything, records its resident memory, then one step at T and its peak resident
-memory (``ru_maxrss``); the figure is the difference, in MiB. One thread.
+recurrent LIF neurons, 20 readout units, batch 16, 2 % input spike density) and its input, records
+its resident memory, runs one step at T and reads its peak resident memory (``ru_maxrss``); the
+figure is the difference, in MiB. One thread. No step runs before (a warm-up step's freed blocks
+would stay in the allocator's heap and be counted in the memory before); the first step's one-off
+costs are in every figure alike.
 
     python benchmarks/temporal_memory.py [--steps 100 250 500 1000] [--out benchmarks/results]
 """
@@ -32,7 +34,6 @@ engine = TemporalSpikingEngine(Params(spec, seed=0))
 gen = torch.Generator().manual_seed(0)
 y = torch.nn.functional.one_hot(torch.arange(16) % 20, 20).float()
 rule = get_rule("{rule}")
-engine.train_step((torch.rand(5, 16, 700, generator=gen) < 0.02).float(), y, rule)
 x = (torch.rand({steps}, 16, 700, generator=gen) < 0.02).float()
 with open("/proc/self/statm") as f:
     before = int(f.read().split()[1]) * 4096 / 2**20
