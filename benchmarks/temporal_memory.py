@@ -74,8 +74,9 @@ def main() -> None:
         cells = [f"{r['peak_extra_mib']:.0f} MiB" for r in rows if r["rule"] == rule]
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     (args.out / "temporal_memory.md").write_text(
-        "Peak memory of one training step above the memory before it (`python benchmarks/temporal_memory.py`;\n"
-        "700 inputs, 256 recurrent LIF neurons, 20 readout units, batch 16, 1 thread):\n\n" + "\n".join(lines) + "\n"
+        "Peak memory of a process's first training step above the memory before it\n"
+        "(`python benchmarks/temporal_memory.py`; 700 inputs, 256 recurrent LIF neurons, 20 readout units,\n"
+        "batch 16, 1 thread):\n\n" + "\n".join(lines) + "\n"
     )
     print("\n".join(lines))
 

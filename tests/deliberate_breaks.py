@@ -1477,6 +1477,41 @@ BREAKS = [
         "                        record(eligibility[k].full())",
         "tests/test_temporal_exactness.py",
     ),
+    (
+        "emulated-shd: hair cells do not reprocess transmitter",
+        "snn_drtp/data/speech.py",
+        "        q = np.maximum(q + replenish - eject + reprocess, 0.0)",
+        "        q = np.maximum(q + replenish - eject, 0.0)",
+        "tests/test_emulated_shd.py -k hair",
+    ),
+    (
+        "emulated-shd: a fibre's refractory time not kept",
+        "snn_drtp/data/speech.py",
+        "            if fibres[j, f] and j - last >= refractory:",
+        "            if fibres[j, f]:",
+        "tests/test_emulated_shd.py -k bushy",
+    ),
+    (
+        "emulated-shd: bushy membrane does not decay",
+        "snn_drtp/data/speech.py",
+        "                        v = v * decay_m",
+        "                        v = v * 1.0",
+        "tests/test_emulated_shd.py -k bushy",
+    ),
+    (
+        "emulated-shd: German labels start at 0",
+        "snn_drtp/data/speech.py",
+        "        language = label // 10",
+        "        language = 0",
+        "tests/test_emulated_shd.py -k 'layout or labels'",
+    ),
+    (
+        "emulated-shd: the fibre seed ignored",
+        "snn_drtp/data/speech.py",
+        "    generator = np.random.default_rng(seed)",
+        "    generator = np.random.default_rng(0)",
+        "tests/test_emulated_shd.py -k seed",
+    ),
 ]
 
 

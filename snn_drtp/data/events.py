@@ -47,6 +47,7 @@ from snn_drtp.data.emulator import SENSOR_SIZE, EmulatorParams, EventEmulator
 from snn_drtp.data.event_folders import EventFolder
 from snn_drtp.data.formats import normalise_polarity
 from snn_drtp.data.frames import FRAME_DTYPE, FrameSpec, cache_key, cache_paths, read_cache
+from snn_drtp.data.speech import emulated_shd_root, is_emulated_shd
 from snn_drtp.data.static import load_idx_dataset
 
 SHARED_NMNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nmnist-small"
@@ -172,11 +173,11 @@ class EmulatedSource:
 
 
 EMULATED = {"emulated-nmnist": "mnist", "emulated-nfashion": "fashion-mnist"}
-EVENT_DATASETS = ("nmnist-small", *EMULATED, *TONIC_DATASETS)
+EVENT_DATASETS = ("nmnist-small", *EMULATED, "emulated-shd", *TONIC_DATASETS)
 
 
 def is_event_dataset(name: str) -> bool:
-    return name in EVENT_DATASETS or name.startswith(("tonic:", "events:"))
+    return name in EVENT_DATASETS or name.startswith(("tonic:", "events:", "emulated-shd:"))
 
 
 def event_folder_sensor(name: str) -> tuple[Path, tuple[int, int, int] | None]:
@@ -271,6 +272,10 @@ def event_source(
         images = train if split == "train" else test
         fingerprint = {"images": EMULATED[name], "emulator": params.to_dict(), "seed": emulator_seed}
         return EmulatedSource(images.x, images.y, EventEmulator(params, emulator_seed)), fingerprint
+    if is_emulated_shd(name):
+        cache = Path(data_dir) if data_dir is not None else default_cache_dir()
+        root, speech = emulated_shd_root(name, cache, progress=True)
+        return tonic_source("shd", root, split == "train"), {"emulated-shd": speech.fingerprint()}
     if is_event_dataset(name):
         root = _tonic_root(data_dir)
         tonic_split = tonic_source(name, root, split == "train")
