@@ -101,3 +101,22 @@ def test_train_a_recurrent_network_on_randman_from_the_cli(tmp_path, engine, cap
     assert set(metrics["angle_to_bp"]) == {"layer1"}  # the trace rule's update against BPTT's
     assert json.loads((out / "config.json").read_text())["lr"] == 1e-3
     assert (out / "learning_curves.png").exists() and (out / "activity.png").exists()
+
+
+def test_a_temporal_run_resumes_and_is_evaluated_in_either_engine(tmp_path, capsys):
+    """An interrupted temporal run continues from its checkpoint with the same numbers as one
+    uninterrupted; ``evaluate`` reads it back, in its own engine or in the other one (its twin)."""
+    args = ["train", "--engine", "spiking", "--network", "randman-ffsnn", "--dataset", "randman:samples=20"]
+    args += ["--rule", "eprop", "--steps", "20", "--batch-size", "20", "--angle-batch", "0", "--threads", "1"]
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "cut")]) == 0
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "cut")]) == 0
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert cut["test_loss"] == whole["test_loss"] and cut["train_loss"] == whole["train_loss"]
+    capsys.readouterr()
+    for engine in ("spiking", "rate"):
+        evaluate = ["evaluate", str(tmp_path / "whole"), "--dataset", "randman:samples=20", "--engine", engine]
+        assert main(evaluate) == 0
+        printed = capsys.readouterr().out
+        assert "error" in printed and "%" in printed
