@@ -17,10 +17,12 @@ in SHD's HDF5 layout so the SHD loader reads them. A stand-in for the real recor
    ``spikes/units`` (channel), ``labels`` (0-9 English, 10-19 German) and ``extra/speaker`` (the
    voice variant), under the cache folder's ``emulated-shd/<fingerprint>/``.
 
-How it differs from SHD: a synthetic voice (about 40 variants of one formant synthesiser instead
-of 12 speakers), no room or microphone, clean onsets and no silence trimming, and fewer samples by
-default. Its spike statistics are SHD-like (700 channels, tens of spikes per channel and word)
-but accuracy on it does not predict accuracy on SHD.
+How it differs from SHD: 20 voices of one formant synthesiser (10 variants per language) instead
+of 12 human speakers, no room, microphone or noise, words that start at once (the first spike
+after about 3 ms), and fewer samples by default. Measured on one word per class (seed 0, 700
+channels): a median of 5,573 spikes per word (1,836 to 8,262), 0.41 s long (0.22 to 0.59 s), 622 of
+the 700 channels active, about 9 spikes per active channel. Accuracy on it does not predict
+accuracy on SHD.
 """
 
 from __future__ import annotations
