@@ -136,3 +136,23 @@ def test_a_missing_speech_package_names_it_and_the_install_command(monkeypatch):
         ImportError, match=r"needs the Python package 'espeakng_loader': pip install 'snn-drtp\[speech\]'"
     ):
         Speaker()
+
+
+def test_a_split_is_the_same_whether_built_one_utterance_or_two_at_a_time(tmp_path):
+    from snn_drtp.data.speech import build
+
+    params = SpeechParams(train_per_class=2, test_per_class=1, channels=12, classes=2, seed=5)
+    seen: list[tuple[str, int, int]] = []
+    build(tmp_path / "one", params, jobs=1)
+    build(tmp_path / "two", params, lambda split, n, total: seen.append((split, n, total)), jobs=2)
+    assert seen == [("train", 1, 4), ("train", 2, 4), ("train", 3, 4), ("train", 4, 4), ("test", 1, 2), ("test", 2, 2)]
+    for split in ("train", "test"):
+        with (
+            h5py.File(tmp_path / "one" / "SHD" / f"shd_{split}.h5") as a,
+            h5py.File(tmp_path / "two" / "SHD" / f"shd_{split}.h5") as b,
+        ):
+            assert len(a["labels"]) == len(b["labels"]) > 0
+            for key in ("spikes/times", "spikes/units"):
+                for x, y in zip(a[key][()], b[key][()], strict=True):
+                    np.testing.assert_array_equal(x, y)
+            assert a["labels"][()].tolist() == b["labels"][()].tolist()

@@ -31,8 +31,10 @@ import ctypes
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -281,13 +283,8 @@ def _utterance_in_child(connection: Any, word: str, voice: str, wpm: int, pitch:
         connection.close()
 
 
-def utterance_spikes(
-    word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(spike times, channels) of one utterance, synthesised and converted in a fresh child process:
-    espeak-ng's output depends on what the process synthesised before (its synthesiser keeps state
-    across calls, even across re-initialisation), so each utterance is the first of its process and
-    the same on every run."""
+def _start_utterance(word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int) -> tuple[Any, Any]:
+    """A forked child that speaks and converts one utterance; (its pipe's reading end, the child)."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
@@ -295,15 +292,64 @@ def utterance_spikes(
     child = context.Process(target=_utterance_in_child, args=(send, word, voice, wpm, pitch, channels, seed))
     child.start()
     send.close()
+    return receive, child
+
+
+def _finish_utterance(receive: Any, child: Any, word: str, voice: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         result = receive.recv()
     except EOFError:
-        result = RuntimeError(f"the process synthesising {word!r} ({voice}) died with exit code {child.exitcode}")
+        result = None
+    receive.close()
     child.join()
+    if result is None:
+        raise RuntimeError(f"the process synthesising {word!r} ({voice}) died with exit code {child.exitcode}")
     if isinstance(result, BaseException):
         raise result
     times, units = result
     return times, units
+
+
+def utterance_spikes(
+    word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(spike times, channels) of one utterance, synthesised and converted in a fresh child process:
+    espeak-ng's output depends on what the process synthesised before (its synthesiser keeps state
+    across calls, even across re-initialisation), so each utterance is the first of its process and
+    the same on every run."""
+    receive, child = _start_utterance(word, voice, wpm, pitch, channels, seed)
+    return _finish_utterance(receive, child, word, voice)
+
+
+def spikes_of(
+    tasks: list[tuple[str, str, int, int, int, int]], jobs: int, done: Callable[[int], None] | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`utterance_spikes` of every task (word, voice, wpm, pitch, channels, seed), up to
+    ``jobs`` children at a time, in the tasks' order; ``done(n)`` after each. A failing utterance
+    stops the others and is raised."""
+    from multiprocessing.connection import wait
+
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(tasks)
+    running: dict[Any, tuple[int, Any]] = {}
+    started = finished = 0
+    try:
+        while finished < len(tasks):
+            while started < len(tasks) and len(running) < max(1, jobs):
+                receive, child = _start_utterance(*tasks[started])
+                running[receive] = (started, child)
+                started += 1
+            for receive in wait(list(running)):
+                i, child = running.pop(receive)
+                results[i] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])
+                finished += 1
+                if done is not None:
+                    done(finished)
+    finally:
+        for receive, (_, child) in running.items():
+            child.kill()
+            child.join()
+            receive.close()
+    return [r for r in results if r is not None]
 
 
 def utterances(params: SpeechParams, split: str) -> list[tuple[int, str, str, int, int]]:
@@ -371,20 +417,22 @@ def emulated_shd_root(name: str, cache_dir: Path, progress: bool = True) -> tupl
     with folder_lock(root):
         bars: dict[str, Any] = {}
 
-        def report(split: str, i: int, total: int) -> None:
+        def report(split: str, i: int, *, total: int) -> None:
             if split not in bars:
                 bars[split] = show_progress(total, f"emulated-shd {split}: speech -> cochlea", "utterance", progress)
             bars[split].update(1)
             if i == total:
                 bars.pop(split).close()
 
-        build(root, params, report)
+        build(root, params, report, jobs=os.cpu_count() or 1)
     return root, params
 
 
-def build(root: Path, params: SpeechParams, progress: Callable[[str, int, int], None] | None = None) -> Path:
-    """Write (or find) ``root/SHD/shd_train.h5`` and ``shd_test.h5`` for ``params``; returns ``root``.
-    A split already written is kept; one utterance's spikes depend only on (params, split, index)."""
+def build(root: Path, params: SpeechParams, progress: Callable[..., None] | None = None, jobs: int = 1) -> Path:
+    """Write (or find) ``root/SHD/shd_train.h5`` and ``shd_test.h5`` for ``params``, ``jobs``
+    utterances at a time; returns ``root``; ``progress(split, n, total=N)`` after each utterance. A
+    split already written is kept; one utterance's spikes depend only on (params, split, index),
+    whatever ``jobs``."""
     folder = root / "SHD"
     folder.mkdir(parents=True, exist_ok=True)
     _compile()
@@ -393,16 +441,15 @@ def build(root: Path, params: SpeechParams, progress: Callable[[str, int, int], 
         if path.exists():
             continue
         items = utterances(params, split)
-        times, units, labels, voices = [], [], [], []
-        for i, (label, word, voice, wpm, pitch) in enumerate(items):
-            t, u = utterance_spikes(word, voice, wpm, pitch, params.channels, hash_seed(params.seed, split, i))
-            times.append(t.astype(np.float32))
-            units.append(u.astype(np.uint16))
-            labels.append(label)
-            voices.append(voice)
-            if progress is not None:
-                progress(split, i + 1, len(items))
-        write_shd(path, times, units, labels, voices)
+        tasks = [
+            (word, voice, wpm, pitch, params.channels, hash_seed(params.seed, split, i))
+            for i, (_, word, voice, wpm, pitch) in enumerate(items)
+        ]
+        report = None if progress is None else partial(progress, split, total=len(tasks))
+        spikes = spikes_of(tasks, jobs, report)
+        times = [t.astype(np.float32) for t, _ in spikes]
+        units = [u.astype(np.uint16) for _, u in spikes]
+        write_shd(path, times, units, [item[0] for item in items], [item[2] for item in items])
     atomic_write_bytes(folder / "params.json", json.dumps(asdict(params), indent=1).encode())
     return root
 
