@@ -1512,6 +1512,13 @@ BREAKS = [
         "    generator = np.random.default_rng(0)",
         "tests/test_emulated_shd.py -k seed",
     ),
+    (
+        "emulated-shd: parallel words kept in the order they finish",
+        "snn_drtp/data/speech.py",
+        "                results[i] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])",
+        "                results[finished] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])",
+        "tests/test_emulated_shd.py -k 'two_at_a_time'",
+    ),
 ]
 
 
