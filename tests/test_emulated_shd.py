@@ -156,3 +156,18 @@ def test_a_split_is_the_same_whether_built_one_utterance_or_two_at_a_time(tmp_pa
                 for x, y in zip(a[key][()], b[key][()], strict=True):
                     np.testing.assert_array_equal(x, y)
             assert a["labels"][()].tolist() == b["labels"][()].tolist()
+
+
+def test_parallel_words_come_back_in_the_tasks_order():
+    """A long word started first finishes after a short one started second: the results keep the
+    tasks' order."""
+    from snn_drtp.data.speech import spikes_of
+
+    long_word = ("siebenhundertsiebenundsiebzigtausend", "de", 120, 50, 12, 1)
+    short_word = ("eins", "de", 220, 50, 12, 2)
+    together = spikes_of([long_word, short_word], jobs=2)
+    alone = [utterance_spikes(*long_word), utterance_spikes(*short_word)]
+    assert len(together[0][0]) > 2 * len(together[1][0])
+    for (t1, u1), (t2, u2) in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(t1, t2)
+        np.testing.assert_array_equal(u1, u2)
