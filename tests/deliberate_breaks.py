@@ -1519,6 +1519,20 @@ BREAKS = [
         "                results[finished] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])",
         "tests/test_emulated_shd.py -k 'two_at_a_time or order'",
     ),
+    (
+        "report: the temporal gap to BPTT with its sign flipped",
+        "snn_drtp/studies/report.py",
+        'gap = "" if reference is None or rule == "bp" else f"{mean - reference:+.2f}"',
+        'gap = "" if reference is None or rule == "bp" else f"{reference - mean:+.2f}"',
+        "tests/test_temporal_runs.py -k report",
+    ),
+    (
+        "report: temporal twins counted as spike-versus-rate pairs",
+        "snn_drtp/studies/report.py",
+        "        if not config.spiking or config.run_name() not in merit or load_spec(config.network).temporal:",
+        "        if not config.spiking or config.run_name() not in merit:",
+        "tests/test_temporal_runs.py -k report",
+    ),
 ]
 
 

@@ -120,3 +120,29 @@ def test_a_temporal_run_resumes_and_is_evaluated_in_either_engine(tmp_path, caps
         assert main(evaluate) == 0
         printed = capsys.readouterr().out
         assert "error" in printed and "%" in printed
+
+
+def test_the_report_tables_temporal_runs_by_rule_with_the_gap_to_bptt(tmp_path):
+    from snn_drtp.studies.report import Run, spike_rate_gaps, temporal_groups, temporal_lines
+
+    def run(rule, engine, seed, errors):
+        config = TrainConfig(network="randman-rsnn", dataset="randman", rule=rule, engine=engine, seed=seed, epochs=2)
+        return Run(config, tmp_path / config.run_name(), {"test_error": errors})
+
+    runs = [
+        run("bp", "spiking", 0, [9.0, 2.0]),
+        run("bp", "spiking", 1, [9.0, 4.0]),
+        run("osttp", "spiking", 0, [90.0, 80.0]),
+        run("osttp", "rate", 0, [90.0, 70.0]),
+        Run(TrainConfig(network="randman-rsnn", dataset="randman", rule="eprop", seed=0), tmp_path / "x", None),
+    ]
+    groups = temporal_groups(runs)
+    assert groups == {
+        ("randman", "randman-rsnn", "spiking"): {"bp": [2.0, 4.0], "osttp": [80.0]},
+        ("randman", "randman-rsnn", "rate"): {"osttp": [70.0]},
+    }
+    lines = temporal_lines(groups)
+    assert "| randman | randman-rsnn | spiking | bp | 3.00 +- 1.41 | 2 |  |" in lines
+    assert "| randman | randman-rsnn | spiking | osttp | 80.00 | 1 | +77.00 |" in lines
+    assert "| randman | randman-rsnn | rate | osttp | 70.00 | 1 |  |" in lines  # no BPTT there: no gap
+    assert spike_rate_gaps(runs) == {}  # temporal twins are not the static study's spike-versus-rate pairs

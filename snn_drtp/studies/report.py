@@ -35,6 +35,7 @@ import torch
 
 from snn_drtp.core.atomic import atomic_write_bytes
 from snn_drtp.core.metrics import figure_of_merit
+from snn_drtp.core.networks import load_spec
 from snn_drtp.core.paper import DROPOUTS, SYNTH_CLASSIFICATION_FINAL, TABLE1_NETWORKS, paper_mnist
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
@@ -190,7 +191,8 @@ def final_error_lines(groups: dict[str, list[dict[str, Any]]], epochs: int) -> l
 def spike_rate_gaps(runs: list[Run]) -> dict[tuple[str, ...], dict[int, list[float]]]:
     """The spike-versus-rate gap: per (dataset, network, epochs, encoder, rule) and T, over seeds,
     the spiking run's figure of merit minus its rate twin's (same dataset, network, rule, seed and
-    every other field but the engine's), from the finished runs."""
+    every other field but the engine's), from the finished runs of static networks (the temporal
+    ones have their own table)."""
     merit = {
         run.config.run_name(): figure_of_merit(run.finished["test_error"])
         for run in runs
@@ -199,7 +201,7 @@ def spike_rate_gaps(runs: list[Run]) -> dict[tuple[str, ...], dict[int, list[flo
     gaps: dict[tuple[str, ...], dict[int, list[float]]] = {}
     for run in runs:
         config = run.config
-        if not config.spiking or config.run_name() not in merit:
+        if not config.spiking or config.run_name() not in merit or load_spec(config.network).temporal:
             continue
         twin = merit.get(replace(config, engine="rate").run_name())
         if twin is not None:
@@ -241,6 +243,42 @@ def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.
         x = train.inputs(slice(0, examples), engine.params.device)
         hidden, _ = engine.layers[0].forward(x)  # type: ignore[attr-defined]
     return hidden.flatten().cpu()
+
+
+TEMPORAL_RULES = ("bp", "eprop", "eprop-sym", "osttp", "drtp", "dfa", "shallow")
+"""The temporal table's row order (BPTT, the reference, first)."""
+
+
+def temporal_groups(runs: list[Run]) -> dict[tuple[str, str, str], dict[str, list[float]]]:
+    """Finished runs of temporal networks (a spec ending in a readout): (dataset, network, engine)
+    -> rule -> the figure of merit (test error) of each seed."""
+    groups: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    for run in runs:
+        if run.finished is None or not load_spec(run.config.network).temporal:
+            continue
+        key = (run.config.dataset, run.config.network, run.config.engine)
+        errors = groups.setdefault(key, {}).setdefault(run.config.rule, [])
+        errors.append(figure_of_merit([e for e in run.finished["test_error"] if e is not None]))
+    return groups
+
+
+def temporal_lines(groups: dict[tuple[str, str, str], dict[str, list[float]]]) -> list[str]:
+    """A markdown table: test error mean +- std (n seeds) per rule, and its gap to BPTT's mean."""
+    lines = [
+        "| dataset | network | engine | rule | test error (%) | seeds | minus BPTT (pp) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, network, engine), rules in sorted(groups.items()):
+        reference = statistics.fmean(rules["bp"]) if "bp" in rules else None
+        for rule in sorted(
+            rules, key=lambda r: TEMPORAL_RULES.index(r) if r in TEMPORAL_RULES else len(TEMPORAL_RULES)
+        ):
+            errors = rules[rule]
+            mean = statistics.fmean(errors)
+            spread = f" +- {statistics.stdev(errors):.2f}" if len(errors) > 1 else ""
+            gap = "" if reference is None or rule == "bp" else f"{mean - reference:+.2f}"
+            lines.append(f"| {dataset} | {network} | {engine} | {rule} | {mean:.2f}{spread} | {len(errors)} | {gap} |")
+    return lines
 
 
 def table_lines(cells: dict[tuple[str, float, str], Cell]) -> list[str]:
@@ -322,6 +360,19 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         values = {names[rule]: hidden_activations(trained[rule]) for rule in names if rule in trained}
         activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
         index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
+    temporal = temporal_groups(runs)
+    if temporal:
+        lines = [
+            "# Temporal tasks: OSTTP, e-prop and three-factor DRTP against BPTT",
+            "",
+            "Test error (%), mean +- std over seeds of each run's figure of merit (its final epoch for runs "
+            "shorter than 20 epochs); 'minus BPTT': the rule's mean minus BPTT's in the same dataset, network "
+            "and engine.",
+            "",
+            *temporal_lines(temporal),
+        ]
+        atomic_write_bytes(report / "temporal.md", ("\n".join(lines) + "\n").encode())
+        index.append("- [Temporal tasks: OSTTP, e-prop, DRTP and BPTT](temporal.md)")
     gaps = spike_rate_gaps(runs)
     if gaps:
         spike_rate_gap(gaps, report / "spike-vs-rate-gap.png", "spiking minus rate test error against T")
