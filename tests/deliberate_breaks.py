@@ -1533,6 +1533,27 @@ BREAKS = [
         "        if not config.spiking or config.run_name() not in merit:",
         "tests/test_temporal_runs.py -k report",
     ),
+    (
+        "Brian2 temporal: no reset in the Brian2 model",
+        "snn_drtp/brian/temporal.py",
+        'f"z = int(d >= theta)\\npsi = {psi}\\nu = v - theta * z"',
+        'f"z = int(d >= theta)\\npsi = {psi}\\nu = v"',
+        "tests/test_temporal_brian.py",
+    ),
+    (
+        "Brian2 temporal: e-prop's filter without its leak in the Brian2 model",
+        "snn_drtp/brian/temporal.py",
+        "ebar = kappa * ebar + el",
+        "ebar = ebar + el",
+        "tests/test_temporal_brian.py",
+    ),
+    (
+        "Brian2 temporal: the torch engine's recurrent input halved",
+        "snn_drtp/temporal/engine.py",
+        "                    current = current + previous @ ts[2].T",
+        "                    current = current + 0.5 * previous @ ts[2].T",
+        "tests/test_temporal_brian.py",
+    ),
 ]
 
 
