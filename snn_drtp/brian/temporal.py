@@ -12,6 +12,8 @@ slot in this order (Brian2's abstract code, float64):
     readout      y = kappa y + sum_j W_out z_j + b_out
     softmax      pi_c = exp(y_c) / sum_c' exp(y_c')                    (per replica)
     signal       err_c = w(t) (pi_c - y*_c);  L_j = sum_c B_cj err_c (e-prop) or w(t) (y* B)_j (OSTTP)
+    readout's    zbar = kappa zbar + z_j (bbar likewise with 1);  g_out += err_c zbar   (exact)
+    update
     traces       per synapse with pre-synaptic p (x_i, z_prev_l or 1):
                  eps_v = alpha (eps_v - r e) + p;  eps_a = rho eps_a + e;  e = psi (eps_v - beta eps_a)
                  ebar = kappa ebar + e;  g += L (ebar or e)
@@ -74,13 +76,15 @@ class TemporalSetup:
 @dataclass
 class BrianResult:
     """Hidden spikes z [T, replicas, N], readout y [T, replicas, C], the updates of W [N, I], R [N, N]
-    (None without), b [N], summed over replicas."""
+    (None without), b [N] and of the readout's W_out [C, N] and b_out [C], summed over replicas."""
 
     z: np.ndarray
     y: np.ndarray
     W: np.ndarray
     R: np.ndarray | None
     b: np.ndarray
+    W_out: np.ndarray
+    b_out: np.ndarray
 
 
 def _within_replicas(
@@ -171,18 +175,31 @@ def simulate(
     hidden.run_regularly(BIAS_TRACE_CODE.format(elig="ebarb" if filtered else "eb"), when="groups", order=TRACE)
     readout = b2.NeuronGroup(
         replicas * classes,
-        "y : 1\nI_out : 1\nb_out : 1\ny_star : 1\nZ : 1\nprob : 1\nerr : 1",
+        "y : 1\nI_out : 1\nb_out : 1\ny_star : 1\nZ : 1\nprob : 1\nerr : 1\nbbar : 1\ng_bout : 1",
         clock=clock,
         namespace=namespace,
         name="readout",
     )
     readout.run_regularly("y = kappa * y + I_out + b_out", when="groups", order=READOUT)
-    readout.run_regularly("prob = exp(y) / Z\nerr = weight_of_loss(t) * (prob - y_star)", when="groups", order=SOFTMAX)
+    readout.run_regularly(
+        "prob = exp(y) / Z\nerr = weight_of_loss(t) * (prob - y_star)\nbbar = kappa * bbar + 1\ng_bout += err * bbar",
+        when="groups",
+        order=SOFTMAX,
+    )
     norm = b2.NeuronGroup(replicas, "total : 1", clock=clock, namespace=namespace, name="norm")
     synapses = {}
     spec = [
         ("in", inputs, hidden, "w : 1\nI_in_post = w * x_pre : 1 (summed)", CURRENT, n_in, n, True),
-        ("out", hidden, readout, "w : 1\nI_out_post = w * z_pre : 1 (summed)", OUT_SUM, n, classes, True),
+        (
+            "out",
+            hidden,
+            readout,
+            "w : 1\nzbar : 1\ng : 1\nI_out_post = w * z_pre : 1 (summed)",
+            OUT_SUM,
+            n,
+            classes,
+            True,
+        ),
         ("sum", readout, norm, "total_post = exp(y_pre) : 1 (summed)", NORM, classes, 1, True),
         ("back", norm, readout, "Z_post = total_pre : 1 (summed)", BACK, 1, classes, True),
         ("signal", readout, hidden, "B : 1\nL_err_post = B * err_pre : 1 (summed)", SIGNAL, classes, n, True),
@@ -204,7 +221,7 @@ def simulate(
         synapses["rec"].run_regularly(
             TRACE_CODE.format(pre="z_prev_pre", elig="ebar" if filtered else "el"), when="groups", order=TRACE
         )
-    # values
+    synapses["out"].run_regularly("zbar = kappa * zbar + z_pre\ng += err_post * zbar", when="groups", order=TRACE)
     synapses["in"].w = np.tile(W, (replicas, 1, 1)).ravel()
     synapses["out"].w = np.tile(W_out, (replicas, 1, 1)).ravel()
     synapses["signal"].B = np.tile(B.T, (replicas, 1, 1)).ravel()  # [r, post j, pre c] = B[c, j]
@@ -227,7 +244,9 @@ def simulate(
         g_rec = np.zeros((n, n))
         g_rec[~np.eye(n, dtype=bool)] = np.asarray(synapses["rec"].g).reshape(replicas, n * (n - 1)).sum(0)
     g_b = np.asarray(hidden.gb).reshape(replicas, n).sum(0)
-    return BrianResult(z, y, g_in, g_rec, g_b)
+    g_out = np.asarray(synapses["out"].g).reshape(replicas, classes, n).sum(0)
+    g_bout = np.asarray(readout.g_bout).reshape(replicas, classes).sum(0)
+    return BrianResult(z, y, g_in, g_rec, g_b, g_out, g_bout)
 
 
 def crosscheck(engine: TemporalSpikingEngine, x: torch.Tensor, y_star: torch.Tensor, rule: Rule) -> dict[str, Any]:
@@ -235,7 +254,8 @@ def crosscheck(engine: TemporalSpikingEngine, x: torch.Tensor, y_star: torch.Ten
     whether the hidden spikes are identical, the largest difference of the readout y(t), and of the
     hidden layer's update under ``rule`` (one that projects with B_k: a label-timed rule's signal is
     w(t) (y* B_k), an output-timed one's w(t) (pi(t) - y*) B_k, as OSTTP and e-prop; the trace or
-    its filtered form as the rule's ``eligibility`` says), relative to the update's largest entry."""
+    its filtered form as the rule's ``eligibility`` says) and of the readout's, each relative to its
+    largest entry."""
     params = engine.params
     if params.n_layers != 2:
         raise ValueError(
@@ -281,15 +301,20 @@ def crosscheck(engine: TemporalSpikingEngine, x: torch.Tensor, y_star: torch.Ten
     twin = type(engine)(copy.deepcopy(params).double(), engine.options)  # the engine's own parameters untouched
     twin.simulate(x64, lambda k, spikes, _v: (z if k == 1 else y).append(spikes.clone()))
     grads, _ = twin._learn(x64, y64, rule, None, all_hidden=True)
-    copied = twin.params.layers[0]
+    copied, copied_out = twin.params.layers[0], twin.params.layers[1]
     ours = {"W": grads[copied.weight], "b": grads[copied.bias]}
-    theirs = {"W": result.W, "b": result.b}
+    ours |= {"W_out": grads[copied_out.weight], "b_out": grads[copied_out.bias]}
+    theirs = {"W": result.W, "b": result.b, "W_out": result.W_out, "b_out": result.b_out}
     if copied.recurrent is not None and result.R is not None:
         ours["R"], theirs["R"] = grads[copied.recurrent], result.R
-    scale = max(float(t.abs().max()) for t in ours.values()) or 1.0
+
+    def relative(key: str) -> float:
+        scale = float(ours[key].abs().max()) or 1.0
+        return float(np.abs(ours[key].numpy() - theirs[key]).max()) / scale
+
     return {
         "spikes_identical": bool(np.array_equal(torch.stack(z).numpy(), result.z)),
         "hidden_spikes": int(result.z.sum()),
         "readout_max_difference": float(np.abs(torch.stack(y).numpy() - result.y).max()),
-        "update_max_relative_difference": {k: float(np.abs(ours[k].numpy() - theirs[k]).max()) / scale for k in ours},
+        "update_max_relative_difference": {key: relative(key) for key in ours},
     }
