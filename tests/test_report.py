@@ -195,7 +195,14 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     expected = torch.tanh(x @ weight.T + bias).flatten()
     torch.testing.assert_close(hidden_activations(runs["drtp"], examples=20), expected)
     main(["report", str(folder), "--out", str(tmp_path / "report")])
-    assert (tmp_path / "report" / "supp-fig4-activations.png").stat().st_size > 0
+    figure = tmp_path / "report" / "supp-fig4-activations.png"
+    assert figure.stat().st_size > 0
+    drawn = figure.read_bytes()
+    for run in runs.values():  # a clean clone: the runs' checkpoints do not travel with them
+        (run / "checkpoint.pt").unlink()
+    main(["report", str(folder), "--out", str(tmp_path / "report")])
+    assert figure.read_bytes() == drawn  # the figure is kept, and still listed
+    assert "Supplementary Figure 4" in (tmp_path / "report" / "index.md").read_text()
 
 
 def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):

@@ -360,6 +360,11 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
         values = {names[rule]: hidden_activations(trained[rule]) for rule in names if rule in trained}
         activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
         index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
+    elif (report / "supp-fig4-activations.png").exists():  # checkpoints do not travel with the runs
+        index.append(
+            "- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png) (kept from an "
+            "earlier report: the trained FC1-1000 runs' checkpoints are not here to draw it again)"
+        )
     temporal = temporal_groups(runs)
     if temporal:
         lines = [
