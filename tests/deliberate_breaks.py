@@ -1568,6 +1568,13 @@ BREAKS = [
         "    elif False:",
         "tests/test_report.py -k supplementary",
     ),
+    (
+        "emulated-shd: words made in a process that has spoken itself",
+        "snn_drtp/data/speech.py",
+        "    if os.getpid() in SPOKEN_IN:",
+        "    if False:",
+        "tests/test_emulated_shd.py -k spoke",
+    ),
 ]
 
 

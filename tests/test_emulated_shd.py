@@ -19,6 +19,7 @@ from snn_drtp.data.speech import (
     SpeechParams,
     bushy_cells,
     hair_cells,
+    speech_samples,
     utterance_spikes,
     utterances,
 )
@@ -38,7 +39,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def membrane():
     """lauscher's basilar-membrane velocity of 30 ms of a spoken 'seven', 6 channels."""
-    audio = Speaker().say("seven", "en+m3", 160, 50)
+    audio = speech_samples("seven", "en+m3", 160, 50)
     clip = audio[2000:2660]
     wave = MonoAudioWave(clip, SAMPLE_RATE).transform(RmsNormalizer(0.3)).transform(HanningWindow())
     return wave.transform(BasilarMembrane(channels=6))
@@ -97,7 +98,7 @@ def test_labels_words_and_voices_follow_shds_classes():
 
 def test_unknown_voice_and_bad_parameters_are_named():
     with pytest.raises(ValueError, match="espeak-ng has no voice 'xx-nowhere'"):
-        Speaker().say("one", "xx-nowhere", 160, 50)
+        speech_samples("one", "xx-nowhere", 160, 50)
     with pytest.raises(ValueError, match="'chanels=3' is not key=value with a key among"):
         SpeechParams.from_name("emulated-shd:chanels=3")
     with pytest.raises(ValueError, match="classes must be 1 to 20"):
@@ -171,3 +172,26 @@ def test_parallel_words_come_back_in_the_tasks_order():
     for (t1, u1), (t2, u2) in zip(together, alone, strict=True):
         np.testing.assert_array_equal(t1, t2)
         np.testing.assert_array_equal(u1, u2)
+
+
+def _speak_here_then_make_a_word(connection):
+    try:
+        Speaker().say("zwei", "de", 160, 50)
+        utterance_spikes("drei", "de", 160, 50, channels=8, seed=0)
+        connection.send("no error")
+    except RuntimeError as exc:
+        connection.send(str(exc))
+
+
+def test_a_process_that_spoke_itself_may_not_make_words():
+    """espeak-ng's state passes to forked children: after a Speaker in this process, its words would
+    not be those made elsewhere, so they are refused (tried in a child, which keeps this process clean)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_speak_here_then_make_a_word, args=(send,))
+    child.start()
+    message = receive.recv()
+    child.join()
+    assert "espeak-ng was started in this process" in message and "has not created a Speaker" in message

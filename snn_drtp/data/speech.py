@@ -111,11 +111,19 @@ def _need(module: str) -> Any:
         raise ImportError(f"emulated-shd needs the Python package {module!r}: {INSTALL}") from None
 
 
+SPOKEN_IN: set[int] = set()
+"""The processes (pids) that have started espeak-ng: forked children inherit its state, so none of
+them may make the utterances of a dataset (:func:`utterance_spikes` refuses)."""
+
+
 class Speaker:
-    """espeak-ng through its C API, synchronous: text -> int16 samples at 22,050 Hz."""
+    """espeak-ng through its C API, synchronous: text -> int16 samples at 22,050 Hz. Its output
+    depends on what the process synthesised before; :func:`speech_samples` speaks in a fresh
+    process instead."""
 
     def __init__(self) -> None:
         loader = _need("espeakng_loader")
+        SPOKEN_IN.add(os.getpid())
         self.lib = ctypes.CDLL(loader.get_library_path())
         rate = self.lib.espeak_Initialize(2, 0, loader.get_data_path().encode(), 0)  # AUDIO_OUTPUT_SYNCHRONOUS
         if rate != SAMPLE_RATE:
@@ -273,29 +281,45 @@ def cochlea(audio: np.ndarray, channels: int, seed: int) -> tuple[np.ndarray, np
     return sample[order] / membrane.sample_rate, unit[order]
 
 
-def _utterance_in_child(connection: Any, word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int) -> None:
+def _in_child(connection: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
-        audio = Speaker().say(word, voice, wpm, pitch)
-        connection.send(cochlea(audio, channels, seed))
+        connection.send(fn(*args))
     except BaseException as exc:  # reported in the parent
         connection.send(exc)
     finally:
         connection.close()
 
 
-def _start_utterance(word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int) -> tuple[Any, Any]:
-    """A forked child that speaks and converts one utterance; (its pipe's reading end, the child)."""
+def _speak_and_hear(
+    word: str, voice: str, wpm: int, pitch: int, channels: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    return cochlea(Speaker().say(word, voice, wpm, pitch), channels, seed)
+
+
+def _speak(word: str, voice: str, wpm: int, pitch: int) -> np.ndarray:
+    return Speaker().say(word, voice, wpm, pitch)
+
+
+def _start(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+    """A forked child computing fn(*args); (its pipe's reading end, the child). Refused in a process
+    that has used espeak-ng itself (:data:`SPOKEN_IN`): the child would inherit its state."""
     import multiprocessing
 
+    if os.getpid() in SPOKEN_IN:
+        raise RuntimeError(
+            f"espeak-ng was started in this process (pid {os.getpid()}); its synthesiser keeps state that forked "
+            "children inherit, so a word made now would differ from the same word made elsewhere: make utterances "
+            "(utterance_spikes, speech_samples, build) in a process that has not created a Speaker"
+        )
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_utterance_in_child, args=(send, word, voice, wpm, pitch, channels, seed))
+    child = context.Process(target=_in_child, args=(send, fn, args))
     child.start()
     send.close()
     return receive, child
 
 
-def _finish_utterance(receive: Any, child: Any, word: str, voice: str) -> tuple[np.ndarray, np.ndarray]:
+def _finish(receive: Any, child: Any, what: str) -> Any:
     try:
         result = receive.recv()
     except EOFError:
@@ -303,11 +327,16 @@ def _finish_utterance(receive: Any, child: Any, word: str, voice: str) -> tuple[
     receive.close()
     child.join()
     if result is None:
-        raise RuntimeError(f"the process synthesising {word!r} ({voice}) died with exit code {child.exitcode}")
+        raise RuntimeError(f"the process making {what} died with exit code {child.exitcode}")
     if isinstance(result, BaseException):
         raise result
-    times, units = result
-    return times, units
+    return result
+
+
+def speech_samples(word: str, voice: str, wpm: int, pitch: int) -> np.ndarray:
+    """The samples of ``word`` spoken by espeak-ng in a fresh child process: the same on every call."""
+    samples: np.ndarray = _finish(*_start(_speak, word, voice, wpm, pitch), f"{word!r} ({voice})")
+    return samples
 
 
 def utterance_spikes(
@@ -317,8 +346,8 @@ def utterance_spikes(
     espeak-ng's output depends on what the process synthesised before (its synthesiser keeps state
     across calls, even across re-initialisation), so each utterance is the first of its process and
     the same on every run."""
-    receive, child = _start_utterance(word, voice, wpm, pitch, channels, seed)
-    return _finish_utterance(receive, child, word, voice)
+    times, units = _finish(*_start(_speak_and_hear, word, voice, wpm, pitch, channels, seed), f"{word!r} ({voice})")
+    return times, units
 
 
 def spikes_of(
@@ -335,12 +364,12 @@ def spikes_of(
     try:
         while finished < len(tasks):
             while started < len(tasks) and len(running) < max(1, jobs):
-                receive, child = _start_utterance(*tasks[started])
+                receive, child = _start(_speak_and_hear, *tasks[started])
                 running[receive] = (started, child)
                 started += 1
             for receive in wait(list(running)):
                 i, child = running.pop(receive)
-                results[i] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])
+                results[i] = _finish(receive, child, f"{tasks[i][0]!r} ({tasks[i][1]})")
                 finished += 1
                 if done is not None:
                     done(finished)
