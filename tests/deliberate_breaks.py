@@ -71,14 +71,14 @@ BREAKS = [
     (
         "bad input: zero units",
         "snn_drtp/core/networks.py",
-        'if layer.kind == "dense" and layer.units <= 0:',
+        'if layer.kind != "conv" and layer.units <= 0:',
         "if False:",
         "tests/test_bad_input.py -k 'layer_of_zero_units'",
     ),
     (
         "bad input: unknown kind",
         "snn_drtp/core/networks.py",
-        'if layer.kind not in ("dense", "conv"):',
+        "if layer.kind not in KINDS:",
         "if False:",
         "tests/test_bad_input.py -k 'layer_kind and unknown'",
     ),
@@ -1515,8 +1515,8 @@ BREAKS = [
     (
         "emulated-shd: parallel words kept in the order they finish",
         "snn_drtp/data/speech.py",
-        "                results[i] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])",
-        "                results[finished] = _finish_utterance(receive, child, tasks[i][0], tasks[i][1])",
+        '                results[i] = _finish(receive, child, f"{tasks[i][0]!r} ({tasks[i][1]})")',
+        '                results[finished] = _finish(receive, child, f"{tasks[i][0]!r} ({tasks[i][1]})")',
         "tests/test_emulated_shd.py -k 'two_at_a_time or order'",
     ),
     (
@@ -1529,7 +1529,7 @@ BREAKS = [
     (
         "report: temporal twins counted as spike-versus-rate pairs",
         "snn_drtp/studies/report.py",
-        "        if not config.spiking or config.run_name() not in merit or load_spec(config.network).temporal:",
+        "        if not config.spiking or config.run_name() not in merit or is_temporal(config.network):",
         "        if not config.spiking or config.run_name() not in merit:",
         "tests/test_temporal_runs.py -k report",
     ),

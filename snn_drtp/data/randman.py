@@ -19,10 +19,11 @@ samples=500,seed=0`` sets them (samples per class, 20 % of them the test split).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
+from snn_drtp.data.names import name_parameters
 from snn_drtp.data.tensors import TensorData
 
 FREQUENCIES = 5
@@ -54,21 +55,8 @@ class RandmanParams:
     @classmethod
     def from_name(cls, name: str) -> RandmanParams:
         """``randman`` or ``randman:key=value,...`` (keys: the fields)."""
-        _, _, rest = name.partition(":")
-        values: dict[str, int | float] = {}
-        types = {f.name: f.type for f in fields(cls)}
-        for item in filter(None, rest.split(",")):
-            key, eq, value = item.partition("=")
-            key = key.strip()
-            if not eq or key not in types:
-                raise ValueError(
-                    f"dataset {name!r}: {item!r} is not key=value with a key among {', '.join(types)}; "
-                    "e.g. randman:classes=10,channels=50,dim=1,smoothness=1,samples=500,seed=0"
-                )
-            try:
-                values[key] = float(value) if key == "smoothness" else int(value)
-            except ValueError:
-                raise ValueError(f"dataset {name!r}: {key} = {value!r} is not a number") from None
+        fields = {"classes": int, "channels": int, "dim": int, "smoothness": float, "samples": int, "seed": int}
+        values = name_parameters(name, fields, "randman:classes=10,channels=50,dim=1,smoothness=1,samples=500,seed=0")
         return cls(**values)  # type: ignore[arg-type]
 
 

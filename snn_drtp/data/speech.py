@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from snn_drtp.core.atomic import atomic_write_bytes
+from snn_drtp.data.names import name_parameters
 
 WORDS = (
     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
@@ -82,21 +83,9 @@ class SpeechParams:
     @classmethod
     def from_name(cls, name: str) -> SpeechParams:
         """``emulated-shd`` or ``emulated-shd:train_per_class=40,test_per_class=10,channels=700,seed=0``."""
-        _, _, rest = name.partition(":")
         keys = ("train_per_class", "test_per_class", "channels", "seed", "classes")
-        values: dict[str, int] = {}
-        for item in filter(None, rest.split(",")):
-            key, eq, value = item.partition("=")
-            key = key.strip()
-            if not eq or key not in keys:
-                raise ValueError(
-                    f"dataset {name!r}: {item!r} is not key=value with a key among {', '.join(keys)}; e.g. "
-                    "emulated-shd:train_per_class=40,test_per_class=10,channels=700,seed=0"
-                )
-            try:
-                values[key] = int(value)
-            except ValueError:
-                raise ValueError(f"dataset {name!r}: {key} = {value!r} is not a whole number") from None
+        example = "emulated-shd:train_per_class=40,test_per_class=10,channels=700,seed=0"
+        values = name_parameters(name, dict.fromkeys(keys, int), example)
         return cls(**values)  # type: ignore[arg-type]  # only the int fields are settable by name
 
 

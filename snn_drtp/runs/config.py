@@ -12,7 +12,7 @@ from typing import Any
 from snn_drtp.core.checks import check_field_types, unknown_keys
 from snn_drtp.core.devices import resolve_device
 from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
-from snn_drtp.core.networks import load_spec
+from snn_drtp.core.networks import NetworkSpec, load_spec
 from snn_drtp.core.paper import paper_learning_rate
 from snn_drtp.data.datasets import DATASET_NAMES, is_known_dataset
 from snn_drtp.data.emulator import EmulatorParams
@@ -137,12 +137,13 @@ class TrainConfig:
         self.frame_spec()
         check_field_types(self.emulator, EmulatorParams, "emulator: ")
         EmulatorParams.from_dict(self.emulator)
+        spec = self._spec()
         if self.spiking or self.neuron:
-            spec_neuron = self._spec_neuron()
+            spec_neuron = spec.neuron if spec is not None else {}
             check_neuron(spec_neuron, f"network {self.network}: [neuron] ")
             check_neuron({**spec_neuron, **self.neuron})
         rule = get_rule(self.rule)
-        temporal = self._temporal()
+        temporal = spec is not None and spec.temporal
         if rule.eligibility is not Eligibility.INSTANT and not temporal:
             raise ValueError(
                 f"rule {self.rule!r} learns from eligibility traces over time ({rule.eligibility.value}); it needs a "
@@ -156,23 +157,16 @@ class TrainConfig:
             return replace(self, lr=SPIKING_DEFAULT_LR)
         if rule.paper_lr_of is None:
             raise ValueError(f"rule {self.rule!r} has no default learning rate; pass one with --lr")
-        spec = load_spec(self.network)
+        spec = spec or load_spec(self.network)  # no such spec: the error naming the known networks
         return replace(self, lr=paper_learning_rate(self.dataset, spec.lr_key, rule.paper_lr_of))
 
-    def _spec_neuron(self) -> dict[str, Any]:
-        """The network spec's ``[neuron]`` table; empty when there is no such spec (building the
-        network reports that, naming the known networks)."""
+    def _spec(self) -> NetworkSpec | None:
+        """The network spec; None when there is none (building the network reports that, naming the
+        known networks)."""
         try:
-            return load_spec(self.network).neuron
+            return load_spec(self.network)
         except FileNotFoundError:
-            return {}
-
-    def _temporal(self) -> bool:
-        """Whether the network spec ends in a readout (False when there is no such spec)."""
-        try:
-            return load_spec(self.network).temporal
-        except FileNotFoundError:
-            return False
+            return None
 
     @property
     def spiking(self) -> bool:

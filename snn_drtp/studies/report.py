@@ -24,6 +24,7 @@ epochs rather than by a mean that reaches back to its first ones.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import statistics
@@ -201,7 +202,7 @@ def spike_rate_gaps(runs: list[Run]) -> dict[tuple[str, ...], dict[int, list[flo
     gaps: dict[tuple[str, ...], dict[int, list[float]]] = {}
     for run in runs:
         config = run.config
-        if not config.spiking or config.run_name() not in merit or load_spec(config.network).temporal:
+        if not config.spiking or config.run_name() not in merit or is_temporal(config.network):
             continue
         twin = merit.get(replace(config, engine="rate").run_name())
         if twin is not None:
@@ -245,6 +246,12 @@ def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.
     return hidden.flatten().cpu()
 
 
+@functools.cache
+def is_temporal(network: str) -> bool:
+    """Whether ``network``'s spec ends in a readout (its file read once per report)."""
+    return load_spec(network).temporal
+
+
 TEMPORAL_RULES = ("bp", "eprop", "eprop-sym", "osttp", "drtp", "dfa", "shallow")
 """The temporal table's row order (BPTT, the reference, first)."""
 
@@ -254,7 +261,7 @@ def temporal_groups(runs: list[Run]) -> dict[tuple[str, str, str], dict[str, lis
     -> rule -> the figure of merit (test error) of each seed."""
     groups: dict[tuple[str, str, str], dict[str, list[float]]] = {}
     for run in runs:
-        if run.finished is None or not load_spec(run.config.network).temporal:
+        if run.finished is None or not is_temporal(run.config.network):
             continue
         key = (run.config.dataset, run.config.network, run.config.engine)
         errors = groups.setdefault(key, {}).setdefault(run.config.rule, [])

@@ -254,6 +254,7 @@ class TemporalEngine:
                 cell = self.cells[k - 1]
                 traces[k] = Trace(cell, rule.eligibility, self.kappa, batch, layer.geometry.n_signal, pre_size(layer))
         updates = {k: torch.zeros(trace.shape[1:], dtype=dtype, device=device) for k, trace in traces.items()}
+        views = {k: (params.feedback(k).to(dtype), params.layers[k].weight.detach()) for k in traces}
         n_top = params.layers[-1].geometry.weight_shape[1]
         y = torch.zeros(batch, params.spec.n_outputs, dtype=dtype, device=device)
         zbar = torch.zeros(batch, n_top + 1, dtype=dtype, device=device)
@@ -296,18 +297,14 @@ class TemporalEngine:
             for k, elig in eligibility.items():
                 assert rule is not None  # traces exist only with a rule
                 seen = error if rule.timing is Timing.OUTPUT else None  # a label-timed rule sees y*(t) only
-                m = rule.third_factor(self._view(k, targets[t], seen))
+                B, W_above = views[k]
+                m = rule.third_factor(LayerView(k=k, y_star=targets[t], B=B, error=seen, W_above=W_above))
                 updates[k] += elig.weighted_sum(w[t] * m)
         if learning.readout:
             updates[K] = out_update
         output = logp_sum / int((w > 0).sum())
         step = StepResult(output, float(loss.detach()), [], output.argmax(1))
         return Pass(step, loss, updates)
-
-    def _view(self, k: int, y_star: torch.Tensor, error: torch.Tensor | None) -> LayerView:
-        above = self.params.layers[k]
-        B = self.params.feedback(k).to(y_star.dtype)
-        return LayerView(k=k, y_star=y_star, B=B, error=error, W_above=above.weight.detach())
 
 
 class _Probe(Rule):
