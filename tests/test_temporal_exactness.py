@@ -63,12 +63,13 @@ def network(kind: str, adaptive: bool, n_in=6, units=5, classes=3, seed=0):
     return params
 
 
-def engine(params, spiking=True, detach_reset=True):
+def engine(params, spiking=True, detach_reset=True, chunk_steps=32):
     options = TemporalOptions(
         neuron=LIFParams(dt=DT, tau_mem=TAU_MEM, threshold=THETA),
         slope=SLOPE,
         detach_reset=detach_reset,
         readout=ReadoutParams(tau_out=TAU_OUT, loss_steps=LOSS_STEPS),
+        chunk_steps=chunk_steps,
     )
     return (TemporalSpikingEngine if spiking else TemporalRateEngine)(params, options)
 
@@ -209,10 +210,16 @@ def test_eprop_differs_from_bptt_with_recurrent_weights():
     assert not torch.allclose(grads["eprop-sym"], grads["bp"], rtol=1e-3)
 
 
-@pytest.mark.parametrize("adaptive", [False, True], ids=["LIF", "ALIF"])
-def test_random_eprop_and_osttp_updates_from_their_learning_signals(adaptive):
+@pytest.mark.parametrize(
+    ("adaptive", "chunk_steps"),
+    [(False, 32), (True, 32), (False, 1), (False, 5), (False, 64)],
+    ids=["LIF", "ALIF", "LIF-chunk1", "LIF-chunk5", "LIF-chunk64"],
+)
+def test_random_eprop_and_osttp_updates_from_their_learning_signals(adaptive, chunk_steps):
     """Random e-prop: sum_t w(t) [(pi(t) - y*) B] ebar(t), ebar(t) = kappa ebar(t-1) + e(t);
-    OSTTP: sum_t w(t) [y* B] e(t), w(t) = 1 / (N W) in the window; e(t) from the autograd reference."""
+    OSTTP: sum_t w(t) [y* B] e(t), w(t) = 1 / (N W) in the window; e(t) from the autograd reference.
+    The LIF's factorised filtered trace is folded in chunks of ``chunk_steps`` (T = 40: one chunk,
+    or several with the loss window inside one or across two): the same update."""
     params = network("recurrent", adaptive)
     x, y_star = data()
     e = reference_traces(params, x)
@@ -229,7 +236,7 @@ def test_random_eprop_and_osttp_updates_from_their_learning_signals(adaptive):
         "eprop": torch.einsum("t,tbj,tbjp->jp", w, (pi - y_star) @ B, ebar),
         "osttp": torch.einsum("t,bj,tbjp->jp", w, y_star @ B, e),
     }
-    ours = engine(params)
+    ours = engine(params, chunk_steps=chunk_steps)
     torch.testing.assert_close(ours.eligibility_history(x, 1, Eligibility.FILTERED), ebar, rtol=1e-9, atol=1e-12)
     layer = params.layers[0]
     for rule, update in expected.items():

@@ -1,25 +1,30 @@
 """Cross-check of the PyTorch spiking engine against the Brian2 engine: one presentation of the
 same input spikes to the same parameters in both, then, per layer, the spike trains compared step
-by step and the weight updates dJ/dW_k, dJ/db_k compared element by element."""
+by step and the weight updates dJ/dW_k, dJ/db_k compared element by element. Temporal networks
+(recurrent or dense LIF / ALIF and a readout) against Brian2's temporal network: hidden spikes,
+readout and the trace rule's updates."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from snn_drtp.brian import Brian2Engine
+from snn_drtp.brian import temporal as brian2_temporal
 from snn_drtp.core.atomic import atomic_write_json
+from snn_drtp.core.networks import load_spec
 from snn_drtp.core.params import Params
-from snn_drtp.rules import Rule, get_rule, rule_names
-from snn_drtp.runs.build import build_params, spiking_options
+from snn_drtp.rules import Eligibility, LayerView, Rule, Timing, get_rule, rule_names
+from snn_drtp.runs.build import build_engine, build_params, spiking_options
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import load_data, load_initial
 from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.inputs import EVAL_SEED, EncodedInput
+from snn_drtp.temporal.engine import TemporalSpikingEngine
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
@@ -141,21 +146,107 @@ def compare_engines(
     return layers, updates
 
 
+@dataclass
+class TemporalCrosscheckReport:
+    """A temporal network's presentation in the torch engine and in Brian2
+    (:func:`snn_drtp.brian.temporal.crosscheck`)."""
+
+    network: str
+    rule: str
+    examples: int
+    steps: int
+    spikes_identical: bool
+    hidden_spikes: int
+    readout_max_difference: float
+    update_max_relative_difference: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        lines = [
+            f"crosscheck {self.network}, rule {self.rule}: {self.examples} examples x {self.steps} steps, "
+            "torch and Brian2 (numpy) in float64",
+            f"hidden spikes: {self.hidden_spikes}, identical in both: {'yes' if self.spikes_identical else 'NO'}",
+            f"readout y(t): max |difference| {self.readout_max_difference:.3e}",
+            "update   max |difference| / max |torch|",
+        ]
+        lines += [f"{name:<8} {value:.2e}" for name, value in self.update_max_relative_difference.items()]
+        return "\n".join(lines)
+
+
+def brian2_temporal_signal(rule: Rule) -> str | None:
+    """Which learning signal of Brian2's temporal network ``rule`` sends, found by probing its third
+    factor: "label" (B_k^T y*), "error" (B_k^T (pi - y*)), or None (neither: e.g. W_out^T)."""
+    gen = torch.Generator().manual_seed(0)
+    y_star, error = torch.eye(3, dtype=torch.float64), torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    B, W_above = (torch.randn(3, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+    seen = error if rule.timing is Timing.OUTPUT else None
+    try:
+        m = rule.third_factor(LayerView(k=1, y_star=y_star, B=B, error=seen, W_above=W_above))
+    except ValueError:
+        return None
+    for name, signal in (("label", y_star @ B), ("error", error @ B)):
+        if m.shape == signal.shape and torch.allclose(m, signal):
+            return name
+    return None
+
+
+def temporal_crosscheck(config: TrainConfig, examples: int, out: str | Path | None) -> TemporalCrosscheckReport:
+    """:func:`crosscheck` for a temporal network (one hidden layer and a readout): the first
+    ``examples`` test examples of ``config.dataset``, time-first, in the temporal spiking engine
+    and in Brian2, under a trace rule whose signal Brian2's network sends (osttp, eprop)."""
+    rule = get_rule(config.rule)
+    if rule.eligibility is Eligibility.INSTANT or brian2_temporal_signal(rule) is None:
+        raise ValueError(
+            f"crosscheck --rule {config.rule} on temporal network {config.network}: Brian2's temporal network "
+            "learns from eligibility traces with the signal B_k^T y* (label) or B_k^T (pi - y*) (error); "
+            "cross-check --rule osttp or --rule eprop"
+        )
+    params = build_params(config)
+    if config.init_from is not None:
+        load_initial(params, config.init_from)
+    engine = build_engine(replace(config, engine="spiking"), params)
+    if not isinstance(engine, TemporalSpikingEngine):
+        raise TypeError(f"expected the temporal spiking engine, got {type(engine).__name__}")
+    _, test = load_data(config, engine, progress=False)
+    test = test.subset(examples)
+    x = test.inputs(slice(0, len(test)))
+    spikes = x.spikes if isinstance(x, SpikeTrain) else x
+    result = brian2_temporal.crosscheck(engine, spikes, test.targets(slice(0, len(test))), rule)
+    report = TemporalCrosscheckReport(config.network, config.rule, len(test), int(spikes.shape[0]), **result)
+    if out is not None:
+        atomic_write_json(Path(out), report.to_dict())
+    return report
+
+
 def crosscheck(
     config: TrainConfig,
     examples: int = 10,
     precision: str = "float64",
     target: str = "numpy",
     out: str | Path | None = None,
-) -> CrosscheckReport:
+) -> CrosscheckReport | TemporalCrosscheckReport:
     """Both engines on the first ``examples`` test examples of ``config.dataset`` (static input
     rate-encoded per example from seed EVAL_SEED + i), parameters from ``config.seed``; the report
     is written to ``out`` (JSON) when given. Before anything is built: ``examples`` >= 1, a rule
     whose timing Brian2 can simulate (not bp or fa: no backward sweep through time there) and an
-    ``out`` that is not a folder."""
+    ``out`` that is not a folder. A temporal network goes to :func:`temporal_crosscheck` (float64,
+    numpy target)."""
     config = config.validate()
     if examples < 1:
         raise ValueError(f"crosscheck needs at least one example, got --examples {examples}; e.g. --examples 10")
+    if out is not None and Path(out).is_dir():
+        raise ValueError(
+            f"crosscheck --out {out} is a folder; give the JSON file to write, e.g. {Path(out) / 'crosscheck.json'}"
+        )
+    if load_spec(config.network).temporal:
+        if precision != "float64" or target != "numpy":
+            raise ValueError(
+                f"crosscheck of temporal network {config.network}: Brian2's temporal network runs in float64 on "
+                f"the numpy target; got --precision {precision} --brian2-target {target}"
+            )
+        return temporal_crosscheck(config, examples, out)
     rule = get_rule(config.rule)
     if rule.timing not in Brian2Engine.timings:
         runnable = [name for name in rule_names() if get_rule(name).timing in Brian2Engine.timings]
@@ -163,10 +254,6 @@ def crosscheck(
             f"crosscheck --rule {config.rule}: Brian2 cannot run rules with a backward sweep ({rule.timing.value} "
             f"timing: backpropagation through time runs only in the torch engine, --engine spiking); "
             f"cross-check one of {', '.join(runnable)}"
-        )
-    if out is not None and Path(out).is_dir():
-        raise ValueError(
-            f"crosscheck --out {out} is a folder; give the JSON file to write, e.g. {Path(out) / 'crosscheck.json'}"
         )
     params = build_params(config)
     if config.init_from is not None:

@@ -33,7 +33,7 @@ from snn_drtp.spiking.neuron import LIFParams
 from snn_drtp.spiking.surrogate import SURROGATES
 from snn_drtp.temporal.cells import Cell, CellState, SpikeFn, cell_step, heaviside, surrogate_spike
 from snn_drtp.temporal.readout import ReadoutParams, step_targets
-from snn_drtp.temporal.traces import Factorised, Full, Trace
+from snn_drtp.temporal.traces import Trace
 
 TemporalMonitor = Callable[[int, torch.Tensor, torch.Tensor], None]
 """monitor(k, z [N, N_k], v [N, N_k]) at every step for hidden layers k, and (K, y, y) for the readout."""
@@ -43,15 +43,20 @@ TemporalMonitor = Callable[[int, torch.Tensor, torch.Tensor], None]
 class TemporalOptions:
     """``neuron``: dt, tau_mem and the threshold theta of every hidden layer; ``surrogate`` and
     ``slope``: psi; ``detach_reset``: the reset left out of derivatives (traces and BPTT alike);
-    ``readout``: the readout's time constant and loss window."""
+    ``readout``: the readout's time constant and loss window; ``chunk_steps``: the steps e-prop's
+    filtered factorised trace buffers before folding them into its [B, N, P] ebar (the same
+    update; memory chunk_steps x B x (2 N + P) beside ebar, whatever T)."""
 
     neuron: LIFParams = field(default_factory=LIFParams)
     surrogate: str = "fast_sigmoid"
     slope: float = 4.0
     detach_reset: bool = True
     readout: ReadoutParams = field(default_factory=ReadoutParams)
+    chunk_steps: int = 32
 
     def __post_init__(self) -> None:
+        if self.chunk_steps < 1:
+            raise ValueError(f"chunk_steps (steps e-prop's trace buffers) must be >= 1, got {self.chunk_steps}")
         if self.surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {', '.join(SURROGATES)}, got {self.surrogate!r}")
         if not self.slope > 0:
@@ -252,8 +257,9 @@ class TemporalEngine:
             for k in learning.hidden:
                 layer = params.layers[k - 1]
                 cell = self.cells[k - 1]
-                traces[k] = Trace(cell, rule.eligibility, self.kappa, batch, layer.geometry.n_signal, pre_size(layer))
-        updates = {k: torch.zeros(trace.shape[1:], dtype=dtype, device=device) for k, trace in traces.items()}
+                shape = (batch, layer.geometry.n_signal, pre_size(layer))
+                chunk = 1 if record is not None else self.options.chunk_steps
+                traces[k] = Trace(cell, rule.eligibility, self.kappa, shape, inputs, chunk)
         views = {k: (params.feedback(k).to(dtype), params.layers[k].weight.detach()) for k in traces}
         n_top = params.layers[-1].geometry.weight_shape[1]
         y = torch.zeros(batch, params.spec.n_outputs, dtype=dtype, device=device)
@@ -265,7 +271,6 @@ class TemporalEngine:
         W_out, b_out = tensors[K][0], tensors[K][1]
         for t in range(T):
             s = inputs[t]
-            eligibility: dict[int, Factorised | Full] = {}
             for k in range(1, K):
                 ts = tensors[k]
                 previous = states[k - 1].z
@@ -275,9 +280,9 @@ class TemporalEngine:
                 out, states[k - 1] = cell_step(self.cells[k - 1], current, states[k - 1], spike)
                 if k in traces:
                     pre = [s, previous, ones] if len(ts) == 3 else [s, ones]
-                    eligibility[k] = traces[k].step(torch.cat(pre, dim=1), out.psi)
+                    traces[k].step(torch.cat(pre, dim=1), out.psi)
                     if record is not None:
-                        record(eligibility[k].full().clone())
+                        record(traces[k].current().clone())
                 if monitor is not None:
                     monitor(k, out.z.detach(), out.v.detach())
                 s = out.z
@@ -294,12 +299,13 @@ class TemporalEngine:
             error = logp.detach().exp() - targets[t]
             if learning.readout:
                 out_update += (w[t] * error).T @ zbar
-            for k, elig in eligibility.items():
+            for k, trace in traces.items():
                 assert rule is not None  # traces exist only with a rule
                 seen = error if rule.timing is Timing.OUTPUT else None  # a label-timed rule sees y*(t) only
                 B, W_above = views[k]
                 m = rule.third_factor(LayerView(k=k, y_star=targets[t], B=B, error=seen, W_above=W_above))
-                updates[k] += elig.weighted_sum(w[t] * m)
+                trace.learn(w[t] * m)
+        updates = {k: trace.total() for k, trace in traces.items()}
         if learning.readout:
             updates[K] = out_update
         output = logp_sum / int((w > 0).sum())
