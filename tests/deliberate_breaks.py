@@ -1457,6 +1457,13 @@ BREAKS = [
         "tests/test_temporal_runs.py -k randman",
     ),
     (
+        "devices: e-prop chunks' powers of kappa made on the default device",
+        "snn_drtp/temporal/traces.py",
+        "powers = kappa ** torch.arange(1, K + 1, dtype=psi.dtype, device=psi.device)",
+        "powers = kappa ** torch.arange(1, K + 1, dtype=psi.dtype)",
+        "tests/test_devices.py",
+    ),
+    (
         "temporal: e-prop chunks drop the carried ebar's part of the update",
         "snn_drtp/temporal/traces.py",
         '                self.update += torch.einsum("bj,bjp->jp", A, self.ebar)',

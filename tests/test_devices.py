@@ -26,6 +26,7 @@ from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import alignment, evaluate, evaluate_run, train, train_epoch
 from snn_drtp.spiking import LIFParams, SpikeTrain, SpikingEngine, SpikingOptions
 from snn_drtp.spiking.monitors import record
+from snn_drtp.temporal.engine import TemporalOptions, TemporalRateEngine, TemporalSpikingEngine
 
 
 def conv_spec():
@@ -176,13 +177,55 @@ def test_event_driven_products_allocate_on_the_parameters_device(rule: str) -> N
     run_everything(make, lambda e: step_outputs(e, SpikeTrain(spikes), Y, rule))
 
 
+def temporal(kind: str, spiking: bool, adaptive: bool = False) -> Any:
+    hidden = {"kind": kind, "units": 7} | ({"tau_adapt": 0.03, "adapt": 0.2} if adaptive else {})
+    spec = parse_spec(
+        {"name": "tiny-temporal", "input_shape": [9], "layers": [hidden, {"kind": "readout", "units": 3}]}
+    )
+    options = TemporalOptions(neuron=LIFParams(tau_mem=0.01, threshold=0.3), chunk_steps=4)
+    return (TemporalSpikingEngine if spiking else TemporalRateEngine)(Params(spec, seed=3), options)
+
+
+TEMPORAL_X = (torch.rand(11, 6, 9, generator=torch.Generator().manual_seed(5)) < 0.4).float()
+
+
+@pytest.mark.parametrize("rule", ["eprop", "osttp", "drtp", "bp", "eprop-sym"])
+@pytest.mark.parametrize(
+    ("kind", "spiking", "adaptive"),
+    [("recurrent", True, False), ("recurrent", True, True), ("dense", False, False)],
+    ids=["recurrent-LIF", "recurrent-ALIF", "dense-tanh"],
+)
+def test_temporal_engines_allocate_on_the_parameters_device(
+    rule: str, kind: str, spiking: bool, adaptive: bool
+) -> None:
+    """Every rule of the temporal engines (e-prop's chunked and per-synapse filtered traces, OSTTP's
+    trace, the instant eligibility, BPTT), a simulation and the traces' history."""
+
+    def work(engine: Any) -> list[torch.Tensor]:
+        history = engine.eligibility_history(TEMPORAL_X[:, :2], 1)
+        return [*step_outputs(engine, TEMPORAL_X, Y, rule), history, *engine.predict(TEMPORAL_X)]
+
+    run_everything(lambda: temporal(kind, spiking, adaptive), work)
+
+
 CUDA = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device (run where the device tool lends one)"
 )
 
 
 @CUDA
-@pytest.mark.parametrize("engine", ["rate", "spiking-drtp", "spiking-bp", "spiking-conv"])
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "rate",
+        "spiking-drtp",
+        "spiking-bp",
+        "spiking-conv",
+        "temporal-eprop",
+        "temporal-osttp-alif",
+        "temporal-bptt-rate",
+    ],
+)
 def test_cuda_steps_match_the_cpu(engine: str) -> None:
     """The same step on cuda and on the CPU: outputs and updates equal up to float32 rounding
     (the input is a fixed spike train or image batch, so no random draw differs)."""
@@ -193,6 +236,9 @@ def test_cuda_steps_match_the_cpu(engine: str) -> None:
         "spiking-drtp": (lambda: spiking(tiny_spec(("tanh",), (20,), 40, 3)), SpikeTrain(spikes), Y, "drtp"),
         "spiking-bp": (lambda: spiking(tiny_spec(("tanh",), (20,), 40, 3)), SpikeTrain(spikes), Y, "bp"),
         "spiking-conv": (lambda: spiking(conv_spec()), SpikeTrain(frames), torch.eye(4)[torch.arange(5) % 4], "dfa"),
+        "temporal-eprop": (lambda: temporal("recurrent", True), TEMPORAL_X, Y, "eprop"),
+        "temporal-osttp-alif": (lambda: temporal("recurrent", True, adaptive=True), TEMPORAL_X, Y, "osttp"),
+        "temporal-bptt-rate": (lambda: temporal("dense", False), TEMPORAL_X, Y, "bp"),
     }
     make, x, y, rule = cases[engine]
     on_cpu = step_outputs(make(), x, y, rule)
