@@ -6,7 +6,7 @@ default, 32), beside OSTTP and BPTT, all measured in one run.
 units, T = 100 steps, batch 32, one thread; each case is stepped once to warm up, then the median
 of ``--repeats`` steps.
 
-    python benchmarks/temporal_speed.py [--repeats 5] [--out benchmarks/results]
+    python benchmarks/temporal_speed.py [--repeats 5] [--device cuda] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from snn_drtp.temporal.engine import TemporalOptions, TemporalRateEngine, Tempor
 CASES = [("eprop", 1), ("eprop", 8), ("eprop", 32), ("osttp", 32), ("bp", 32)]
 
 
-def step_seconds(kind: str, spiking: bool, rule: str, chunk: int, repeats: int) -> float:
+def step_seconds(kind: str, spiking: bool, rule: str, chunk: int, repeats: int, device: str = "cpu") -> float:
     spec = parse_spec(
         {
             "name": "shd-bench",
@@ -36,15 +36,19 @@ def step_seconds(kind: str, spiking: bool, rule: str, chunk: int, repeats: int) 
         }
     )
     engine_class = TemporalSpikingEngine if spiking else TemporalRateEngine
-    engine = engine_class(Params(spec, seed=0), TemporalOptions(chunk_steps=chunk))
+    engine = engine_class(Params(spec, seed=0).to(device), TemporalOptions(chunk_steps=chunk))
     gen = torch.Generator().manual_seed(0)
-    x = (torch.rand(100, 32, 700, generator=gen) < 0.02).float()
-    y = torch.nn.functional.one_hot(torch.arange(32) % 20, 20).float()
+    x = (torch.rand(100, 32, 700, generator=gen) < 0.02).float().to(device)
+    y = torch.nn.functional.one_hot(torch.arange(32) % 20, 20).float().to(device)
     engine.train_step(x, y, get_rule(rule))
     times = []
     for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         start = time.perf_counter()
         engine.train_step(x, y, get_rule(rule))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -53,13 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (results then go to *_cuda.*)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
     for kind in ("recurrent", "dense"):
         for spiking in (True, False):
             for rule, chunk in CASES:
-                seconds = step_seconds(kind, spiking, rule, chunk, args.repeats)
+                seconds = step_seconds(kind, spiking, rule, chunk, args.repeats, args.device)
                 rows.append(
                     {
                         "layer": kind,
@@ -71,8 +76,11 @@ def main() -> None:
                 )
                 print(f"{kind:9s} {rows[-1]['engine']:7s} {rule:5s} chunk {chunk:3d}: {seconds:7.3f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "temporal_speed.json").write_text(
-        json.dumps({"date": time.strftime("%Y-%m-%d"), "repeats": args.repeats, "rows": rows}, indent=1)
+    suffix = "" if args.device == "cpu" else f"_{args.device.split(':')[0]}"
+    (args.out / f"temporal_speed{suffix}.json").write_text(
+        json.dumps(
+            {"date": time.strftime("%Y-%m-%d"), "device": args.device, "repeats": args.repeats, "rows": rows}, indent=1
+        )
     )
     head = [f"{rule} (K = {chunk})" for rule, chunk in CASES]
     lines = ["| network | " + " | ".join(head) + " | e-prop K = 1 / K = 32 |", "|---|" + "---|" * (len(CASES) + 1)]
@@ -83,12 +91,11 @@ def main() -> None:
             lines.append(
                 f"| {kind} {engine} | " + " | ".join(f"{r['seconds']:.3f} s" for r in cells) + f" | {ratio:.1f}x |"
             )
-    (args.out / "temporal_speed.md").write_text(
-        "Median seconds of one training step (`python benchmarks/temporal_speed.py`; 700 inputs at 2 %\n"
-        "density, 256 LIF or leaky tanh units, 20 readout units, T = 100, batch 32, 1 thread; K: the\n"
-        "steps e-prop's filtered trace buffers, `chunk_steps`; the K of OSTTP and BPTT does nothing):\n\n"
-        + "\n".join(lines)
-        + "\n"
+    (args.out / f"temporal_speed{suffix}.md").write_text(
+        f"Median seconds of one training step on {args.device} (`python benchmarks/temporal_speed.py`;\n"
+        "700 inputs at 2 % density, 256 LIF or leaky tanh units, 20 readout units, T = 100, batch 32,\n"
+        "1 thread; K: the steps e-prop's filtered trace buffers, `chunk_steps`; the K of OSTTP and BPTT\n"
+        "does nothing):\n\n" + "\n".join(lines) + "\n"
     )
     print("\n".join(lines))
 
