@@ -87,7 +87,8 @@ def main() -> None:
     for kind in ("recurrent", "dense"):
         for engine in ("spiking", "rate"):
             cells = [r for r in rows if r["layer"] == kind and r["engine"] == engine]
-            ratio = cells[0]["seconds"] / cells[2]["seconds"]
+            eprop = {r["chunk_steps"]: r["seconds"] for r in cells if r["rule"] == "eprop"}
+            ratio = eprop[1] / eprop[32]
             lines.append(
                 f"| {kind} {engine} | " + " | ".join(f"{r['seconds']:.3f} s" for r in cells) + f" | {ratio:.1f}x |"
             )

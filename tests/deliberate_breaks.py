@@ -1466,8 +1466,8 @@ BREAKS = [
     (
         "temporal: e-prop chunks drop the carried ebar's part of the update",
         "snn_drtp/temporal/traces.py",
-        '                self.update += torch.einsum("bj,bjp->jp", A, self.ebar)',
-        '                self.update += 0.0 * torch.einsum("bj,bjp->jp", A, self.ebar)',
+        "                self.update.add_(Full(self.ebar).weighted_sum(A))",
+        "                self.update.add_(0.0 * Full(self.ebar).weighted_sum(A))",
         "tests/test_eprop_chunks.py tests/test_temporal_exactness.py",
     ),
     (
@@ -1494,8 +1494,8 @@ BREAKS = [
     (
         "temporal: e-prop's signal after an early fold (eligibility read) dropped",
         "snn_drtp/temporal/traces.py",
-        '        part = torch.einsum("bj,bjp->jp", signal, self.ebar)\n        self.update = part if',
-        '        part = 0.0 * torch.einsum("bj,bjp->jp", signal, self.ebar)\n        self.update = part if',
+        "        self.update = accumulate(self.update, Full(self.ebar).weighted_sum(signal))",
+        "        self.update = accumulate(self.update, 0.0 * Full(self.ebar).weighted_sum(signal))",
         "tests/test_eprop_chunks.py",
     ),
     (

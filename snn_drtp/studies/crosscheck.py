@@ -7,7 +7,7 @@ readout and the trace rule's updates."""
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from snn_drtp.core.atomic import atomic_write_json
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.params import Params
 from snn_drtp.rules import Eligibility, LayerView, Rule, Timing, get_rule, rule_names
-from snn_drtp.runs.build import build_engine, build_params, spiking_options
+from snn_drtp.runs.build import build_params, spiking_options, temporal_options
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.training import load_data, load_initial
 from snn_drtp.spiking import SpikeTrain, SpikingEngine, SpikingOptions
@@ -206,9 +206,7 @@ def temporal_crosscheck(config: TrainConfig, examples: int, out: str | Path | No
     params = build_params(config)
     if config.init_from is not None:
         load_initial(params, config.init_from)
-    engine = build_engine(replace(config, engine="spiking"), params)
-    if not isinstance(engine, TemporalSpikingEngine):
-        raise TypeError(f"expected the temporal spiking engine, got {type(engine).__name__}")
+    engine = TemporalSpikingEngine(params, temporal_options(config, params.spec))
     _, test = load_data(config, engine, progress=False)
     test = test.subset(examples)
     x = test.inputs(slice(0, len(test)))

@@ -29,6 +29,11 @@ from snn_drtp.rules import Eligibility
 from snn_drtp.temporal.cells import Cell
 
 
+def accumulate(total: torch.Tensor | None, part: torch.Tensor) -> torch.Tensor:
+    """total + part, in place once there is a total (``part`` is a fresh tensor)."""
+    return part if total is None else total.add_(part)
+
+
 @dataclass
 class Factorised:
     """e_ji = post_j pre_i for every example: post [B, N], pre [B, P]."""
@@ -90,8 +95,7 @@ class FilteredChunks:
             self.signal[-1] = signal
             return
         assert self.ebar is not None  # a step was taken and folded
-        part = torch.einsum("bj,bjp->jp", signal, self.ebar)
-        self.update = part if self.update is None else self.update.add_(part)
+        self.update = accumulate(self.update, Full(self.ebar).weighted_sum(signal))
 
     def flush(self) -> None:
         """Fold the buffered steps into U and E_0."""
@@ -99,18 +103,16 @@ class FilteredChunks:
             return
         K, kappa = len(self.psi), self.kappa
         psi, pbar = torch.stack(self.psi), torch.stack(self.pbar)  # [K, B, N], [K, B, P]
-        if self.update is None:
-            self.update = torch.zeros(self.shape[1:], dtype=psi.dtype, device=psi.device)
         if any(signal is not None for signal in self.signal):
             L = torch.stack([torch.zeros_like(psi[0]) if s is None else s for s in self.signal])
             Lt = L.clone()
             for s in range(K - 2, -1, -1):
                 Lt[s] += kappa * Lt[s + 1]
-            self.update += (psi * Lt).flatten(0, 1).T @ pbar.flatten(0, 1)
+            self.update = accumulate(self.update, (psi * Lt).flatten(0, 1).T @ pbar.flatten(0, 1))
             if self.ebar is not None:
                 powers = kappa ** torch.arange(1, K + 1, dtype=psi.dtype, device=psi.device)
                 A = torch.einsum("s,sbj->bj", powers, L)
-                self.update += torch.einsum("bj,bjp->jp", A, self.ebar)
+                self.update.add_(Full(self.ebar).weighted_sum(A))
         decay = kappa ** torch.arange(K - 1, -1, -1, dtype=psi.dtype, device=psi.device)
         weighted = (psi * decay[:, None, None]).permute(1, 2, 0)  # [B, N, K]
         if self.ebar is None:
@@ -137,7 +139,7 @@ class Trace:
     ):
         self.cell, self.kind, self.kappa = cell, kind, kappa
         self.shape = shape  # [B, N, P]
-        self.zeros = torch.zeros(shape[1:], dtype=like.dtype, device=like.device)
+        self.like = like
         self.factorised = cell.reset_in_derivative == 0.0 and not cell.adaptive
         self.pbar: torch.Tensor | None = None
         self.eps_v: torch.Tensor | None = None
@@ -186,8 +188,7 @@ class Trace:
             self.chunks.learn(signal)
             return
         assert self.eligibility is not None  # step() comes first
-        part = self.eligibility.weighted_sum(signal)
-        self.update = part if self.update is None else self.update.add_(part)
+        self.update = accumulate(self.update, self.eligibility.weighted_sum(signal))
 
     def current(self) -> torch.Tensor:
         """The present step's eligibility [B, N, P] (ebar(t) is materialised chunk by chunk)."""
@@ -205,4 +206,6 @@ class Trace:
             update = self.chunks.update
         else:
             update = self.update
-        return self.zeros if update is None else update
+        if update is None:  # no step carried a learning signal
+            return torch.zeros(self.shape[1:], dtype=self.like.dtype, device=self.like.device)
+        return update
