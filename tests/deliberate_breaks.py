@@ -1620,8 +1620,15 @@ BREAKS = [
     (
         "report: Supplementary Figure 4 dropped when the checkpoints are gone",
         "snn_drtp/studies/report.py",
-        '    elif (report / "supp-fig4-activations.png").exists():  # checkpoints do not travel with the runs',
-        "    elif False:",
+        "    if (report / FIGURE4_FILE).exists():  # checkpoints do not travel with the runs: their histograms do",
+        "    if False:",
+        "tests/test_report.py -k supplementary",
+    ),
+    (
+        "report: Supplementary Figure 4's density without the bin width (counts / N)",
+        "snn_drtp/studies/report.py",
+        '"density": (counts / (values.numel() * width)).tolist()',
+        '"density": (counts / values.numel()).tolist()',
         "tests/test_report.py -k supplementary",
     ),
     (

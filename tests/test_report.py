@@ -173,8 +173,11 @@ def test_the_spike_versus_rate_gap_is_each_spiking_run_minus_its_rate_twin(tmp_p
 
 @pytest.mark.slow
 def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
-    """BP, DFA and DRTP on 784-1000-10, trained briefly here: the figure is drawn, and the values
-    are the hidden layer's tanh(W_1 x + b_1), written out here from the checkpoint's parameters."""
+    """BP, DFA and DRTP on 784-1000-10, trained briefly here: the values are the hidden layer's
+    tanh(W_1 x + b_1), written out here from the checkpoint's parameters; the report keeps their
+    histogram (counts n_i / (N h), 100 bins over [-1, 1]) and draws the same figure from it once the
+    checkpoints are gone."""
+    import numpy as np
     import torch
 
     from snn_drtp.data import load_dataset
@@ -191,18 +194,26 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     assert sorted(runs) == ["bp", "dfa", "drtp"]
     state = torch.load(runs["drtp"] / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
     weight, bias = (v for k, v in state.items() if k.startswith("layers.0.") or k.startswith("0."))
-    x = load_dataset("mnist")[0].x[:20].reshape(20, -1).float()
+    x = load_dataset("mnist")[0].x[:10_000].reshape(10_000, -1).float()
     expected = torch.tanh(x @ weight.T + bias).flatten()
-    torch.testing.assert_close(hidden_activations(runs["drtp"], examples=20), expected)
-    main(["report", str(folder), "--out", str(tmp_path / "report")])
-    figure = tmp_path / "report" / "supp-fig4-activations.png"
-    assert figure.stat().st_size > 0
+    values = hidden_activations(runs["drtp"])  # the report's 10,000 images
+    torch.testing.assert_close(values, expected)
+    report = tmp_path / "report"
+    main(["report", str(folder), "--out", str(report)])
+    histograms = json.loads((report / "supp-fig4-activations.json").read_text())
+    assert sorted(histograms["panels"]) == ["BP", "DRTP", "FA/DFA (one hidden layer: the same rule)"]
+    counts, _ = np.histogram(values.double().numpy(), bins=np.linspace(-1.0, 1.0, 101))  # another library's
+    density = histograms["panels"]["DRTP"]["density"]
+    np.testing.assert_allclose(density, counts / (values.numel() * 0.02), rtol=1e-12)
+    assert histograms["panels"]["DRTP"]["run"] == runs["drtp"].as_posix()
+    figure = report / "supp-fig4-activations.png"
     drawn = figure.read_bytes()
     for run in runs.values():  # a clean clone: the runs' checkpoints do not travel with them
         (run / "checkpoint.pt").unlink()
-    main(["report", str(folder), "--out", str(tmp_path / "report")])
-    assert figure.read_bytes() == drawn  # the figure is kept, and still listed
-    assert "Supplementary Figure 4" in (tmp_path / "report" / "index.md").read_text()
+    figure.unlink()
+    main(["report", str(folder), "--out", str(report)])
+    assert figure.read_bytes() == drawn  # drawn again from the kept histograms, and still listed
+    assert "Supplementary Figure 4" in (report / "index.md").read_text()
 
 
 def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):

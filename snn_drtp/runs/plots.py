@@ -450,14 +450,14 @@ def spike_rate_gap(gaps: dict[tuple[str, ...], dict[int, list[float]]], path: st
     return _save(fig, path)
 
 
-def activation_density(values: dict[str, torch.Tensor], path: str | Path, title: str = "") -> Figure:
-    """Supplementary Figure 4: the estimated probability density of hidden activations in [-1, 1]
-    (histograms of 100 bins, normalised to unit area), one panel per rule, on a log axis."""
-    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values), 3.2), squeeze=False, sharey=True)
-    bins = np.linspace(-1.0, 1.0, 101)
-    for p, (ax, (label, v)) in enumerate(zip(axes[0], values.items(), strict=True)):
-        density, _ = np.histogram(v.numpy(), bins=bins, density=True)
-        ax.stairs(np.maximum(density, 1e-4), bins, fill=True, color=f"C{p % 10}", alpha=0.7)
+def activation_density(
+    densities: dict[str, list[float]], edges: list[float], path: str | Path, title: str = ""
+) -> Figure:
+    """Supplementary Figure 4: the estimated probability density of hidden activations (a
+    histogram's density between ``edges``, one list per rule), one panel per rule, on a log axis."""
+    fig, axes = plt.subplots(1, len(densities), figsize=(3.6 * len(densities), 3.2), squeeze=False, sharey=True)
+    for p, (ax, (label, density)) in enumerate(zip(axes[0], densities.items(), strict=True)):
+        ax.stairs(np.maximum(density, 1e-4), edges, fill=True, color=f"C{p % 10}", alpha=0.7)
         ax.set_yscale("log")
         ax.set_title(f"({chr(65 + p)}) {label}")
         ax.set_xlabel("hidden activation y")

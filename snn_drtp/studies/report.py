@@ -11,7 +11,9 @@ experiments (runs still training are counted as pending) and writes into DIR:
   std over seeds per epoch) and ``figure3.md``, Figure 3's final errors beside the paper's;
 * Supplementary Figure 4 where trained FC1-1000 runs of BP, DFA and DRTP have their checkpoints
   here: the distribution of the hidden tanh activations of 10,000 training images (the final
-  network; the paper samples them over the course of training);
+  network; the paper samples them over the course of training), its histograms kept in
+  ``supp-fig4-activations.json`` so that the figure is drawn again where the checkpoints are not
+  (a clean clone: checkpoints are not committed);
 * where experiments hold spiking runs and their rate twins, the spike-versus-rate gap (spiking
   minus rate test error) against T per dataset, encoder and rule;
 * ``index.md``, linking them, with the runs pending.
@@ -34,7 +36,7 @@ from typing import Any
 
 import torch
 
-from snn_drtp.core.atomic import atomic_write_bytes
+from snn_drtp.core.atomic import atomic_write_bytes, atomic_write_json
 from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.paper import DROPOUTS, SYNTH_CLASSIFICATION_FINAL, TABLE1_NETWORKS, paper_mnist
@@ -236,6 +238,28 @@ def trained_runs_784_1000_10(runs: list[Run]) -> dict[str, Path]:
     return trained
 
 
+ACTIVATION_BINS = 100
+"""Supplementary Figure 4's histograms: 100 equal bins over [-1, 1]."""
+FIGURE4_FILE = "supp-fig4-activations.json"
+"""The report's record of Supplementary Figure 4's histograms and the runs they come from."""
+
+
+def activation_histograms(trained: dict[str, Path], examples: int = ACTIVATION_EXAMPLES) -> dict[str, Any]:
+    """Supplementary Figure 4's data: for each rule's run, the density p_i = n_i / (N h) of its
+    hidden activations in bin i of ``ACTIVATION_BINS`` bins of width h over [-1, 1] (n_i of the
+    N values; a value outside [-1, 1] is counted in no bin), with the run folder it came from."""
+    names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
+    edges = torch.linspace(-1.0, 1.0, ACTIVATION_BINS + 1, dtype=torch.float64)
+    width = 2.0 / ACTIVATION_BINS
+    panels = {}
+    for rule, label in names.items():
+        if rule in trained:
+            values = hidden_activations(trained[rule], examples).double()
+            counts = torch.histogram(values, bins=edges).hist
+            panels[label] = {"run": trained[rule].as_posix(), "density": (counts / (values.numel() * width)).tolist()}
+    return {"examples": examples, "edges": edges.tolist(), "panels": panels}
+
+
 def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.Tensor:
     """y_1 = tanh(W_1 x + b_1) of a trained run for the first ``examples`` MNIST training images."""
     engine = load_trained(run)
@@ -363,11 +387,18 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
             index.append("- [Figure 3: final errors beside the paper's](figure3.md)")
     trained = trained_runs_784_1000_10(runs)
     if trained:
-        names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
-        values = {names[rule]: hidden_activations(trained[rule]) for rule in names if rule in trained}
-        activation_density(values, report / "supp-fig4-activations.png", "784-1000-10 on MNIST, hidden tanh units")
-        index.append("- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png)")
-    elif (report / "supp-fig4-activations.png").exists():  # checkpoints do not travel with the runs
+        atomic_write_json(report / FIGURE4_FILE, activation_histograms(trained))
+    if (report / FIGURE4_FILE).exists():  # checkpoints do not travel with the runs: their histograms do
+        histograms = json.loads((report / FIGURE4_FILE).read_text())
+        densities = {label: panel["density"] for label, panel in histograms["panels"].items()}
+        title = f"784-1000-10 on MNIST, hidden tanh units of {histograms['examples']:,} training images"
+        activation_density(densities, histograms["edges"], report / "supp-fig4-activations.png", title)
+        sources = ", ".join(f"`{panel['run']}`" for panel in histograms["panels"].values())
+        index.append(
+            "- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png) "
+            f"([histograms]({FIGURE4_FILE}) of {sources})"
+        )
+    elif (report / "supp-fig4-activations.png").exists():
         index.append(
             "- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png) (kept from an "
             "earlier report: the trained FC1-1000 runs' checkpoints are not here to draw it again)"
