@@ -1625,6 +1625,13 @@ BREAKS = [
         "tests/test_report.py -k supplementary",
     ),
     (
+        "report: Supplementary Figure 4 takes the first run, not Table 1's",
+        "snn_drtp/studies/report.py",
+        "rank = (follows_table1_protocol(config), len(",
+        "rank = (True, len(",
+        "tests/test_report.py -k supplementary",
+    ),
+    (
         "report: Supplementary Figure 4's density without the bin width (counts / N)",
         "snn_drtp/studies/report.py",
         '"density": (counts / (values.numel() * width)).tolist()',

@@ -216,6 +216,33 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     assert "Supplementary Figure 4" in (report / "index.md").read_text()
 
 
+def test_supplementary_figure_4_prefers_table1s_runs_to_a_studys_short_twin(tmp_path):
+    """Per rule, a finished FC1-1000 run with its checkpoint: one of Table 1's protocol before a
+    longer 5-epoch twin listed first (batch 100, as in the spike-versus-rate study); a twin where it
+    is all."""
+    from snn_drtp.studies.report import experiment_runs, trained_runs_784_1000_10
+
+    twins = experiment(
+        tmp_path / "twins",
+        'name = "twins"\n[base]\nnetwork = "fc1-1000"\nepochs = 5\nbatch_size = 100\n[grid]\nrule = ["drtp", "bp"]\n',
+    )
+    table1 = experiment(
+        tmp_path / "table1", 'name = "table1"\n[base]\nnetwork = "fc1-1000"\nrule = "drtp"\nepochs = 3\n'
+    )
+    base = TrainConfig(network="fc1-1000", dataset="mnist")
+    chosen = {}
+    for folder, config in (
+        (twins, replace(base, rule="drtp", epochs=5, batch_size=100)),
+        (twins, replace(base, rule="bp", epochs=5, batch_size=100)),
+        (table1, replace(base, rule="drtp", epochs=3)),  # shorter than the twin, and still first
+    ):
+        finished_run(folder, config.validate(), [5.0] * config.epochs)
+        run = folder / "runs" / config.validate().run_name()
+        (run / "checkpoint.pt").write_bytes(b"")
+        chosen[config.rule] = run
+    assert trained_runs_784_1000_10(experiment_runs([twins, table1])) == chosen
+
+
 def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):
     """Rate fc1-500 MNIST runs at another batch size or learning rate (a study's twins) are left out."""
     folder = experiment(  # lr: Table 3's for fc1-500 DRTP, and another
