@@ -1625,6 +1625,20 @@ BREAKS = [
         "tests/test_report.py -k supplementary",
     ),
     (
+        "resume: a run of a network whose file changed since is continued",
+        "snn_drtp/runs/training.py",
+        '    if changed is not None and _finished_epochs(out / "metrics.json"):',
+        "    if False:",
+        "tests/test_training.py -k file_changed",
+    ),
+    (
+        "sweeps: a finished run of a network whose file changed since is read",
+        "snn_drtp/studies/sweeps.py",
+        "    return metrics if changed is None else None",
+        "    return metrics",
+        "tests/test_training.py -k file_changed",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

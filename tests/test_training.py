@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ SPIKING = TrainConfig(
         "neuron": {"tau_mem": 5e-3, "threshold": 0.3},
     }
 )
+ROOT = Path(__file__).resolve().parent.parent
 RUN_FILES = {"config.json", "metrics.json", "checkpoint.pt", "learning_curves.png", "angles.png"}
 
 
@@ -80,6 +82,29 @@ def test_run_folder_with_other_config_is_refused(tmp_path):
     other = TrainConfig(**{**SMALL.to_dict(), "rule": "dfa"})
     with pytest.raises(RunFolderMismatchError, match=r"another configuration.*rule"):
         train(other, tmp_path / "run", progress=False, log=None)
+
+
+def test_a_run_of_a_network_whose_file_changed_is_neither_continued_nor_read(tmp_path):
+    """A run's folder name holds its network's name, not the file's contents: after the file
+    changes (here the first hidden layer's tanh becomes a sigmoid), neither a run stopped part-way
+    nor a finished one is taken as a run of the network as it reads now; restored, both are."""
+    from snn_drtp.studies.sweeps import finished_metrics
+
+    network = tmp_path / "net.toml"
+    original = (ROOT / "networks" / "synth-classification.toml").read_text()
+    network.write_text(original)
+    config = replace(SMALL, network=str(network), dropout=0.0, angle_batch=0)
+    train(config, tmp_path / "part", progress=False, log=None, stop_after=1)
+    train(config, tmp_path / "done", progress=False, log=None)
+    assert finished_metrics(config, tmp_path / "done") is not None
+    network.write_text(original.replace('activation = "tanh"', 'activation = "sigmoid"', 1))
+    for folder in ("part", "done"):
+        with pytest.raises(RunFolderMismatchError, match=r"file has changed since.*layers.*tanh.*sigmoid.*new name"):
+            train(config, tmp_path / folder, progress=False, log=None)
+    assert finished_metrics(config, tmp_path / "done") is None
+    network.write_text(original)
+    assert finished_metrics(config, tmp_path / "done") is not None
+    assert train(config, tmp_path / "part", progress=False, log=None)["epoch"] == [1, 2, 3]
 
 
 def _as_written_by_version_1(run: Path) -> None:

@@ -34,7 +34,7 @@ from snn_drtp.core.devices import resolve_device
 from snn_drtp.core.engines import Engine
 from snn_drtp.core.memory import retain_freed_memory
 from snn_drtp.core.metrics import angle_degrees
-from snn_drtp.core.networks import load_spec
+from snn_drtp.core.networks import NetworkSpec, load_spec, parse_spec
 from snn_drtp.core.params import Params
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.data.tensors import TensorData
@@ -299,12 +299,35 @@ class RunFolderMismatchError(ValueError):
     """The run folder holds a run this configuration cannot continue."""
 
 
+def network_change(out: Path, spec: NetworkSpec) -> dict[str, Any] | None:
+    """What differs between the network a run folder was trained with (its config.json's
+    ``network_spec``, read through :func:`parse_spec` so that keys added since take their defaults)
+    and ``spec``, the network as its file reads now: {field: (saved, now)}; None when they agree or
+    the folder records no network. A run's name holds its network's name, not the file's contents."""
+    try:
+        saved = json.loads((out / "config.json").read_text()).get("network_spec")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(saved, dict):
+        return None
+    before, now = parse_spec(saved, origin=str(out / "config.json")).to_dict(), spec.to_dict()
+    changed = {k: (before.get(k), now.get(k)) for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)}
+    return changed or None
+
+
 def _load_existing(out: Path, config: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     """The checkpoint a run continues from (None for a new run), refused when this configuration
     cannot continue it: other numbers, another engine version, another device type (the random
     generator's state belongs to the device it drew on), or finished epochs whose checkpoint is
     gone (committed experiment results keep metrics, not checkpoints: starting again would
-    overwrite them)."""
+    overwrite them), or a network whose file has changed since the run began."""
+    changed = network_change(out, load_spec(config.network))
+    if changed is not None and _finished_epochs(out / "metrics.json"):
+        raise RunFolderMismatchError(
+            f"{out} holds a run of network {config.network} as it was when the run began; its file has changed since "
+            f"(saved vs now: {changed}). Restore the network file, or give the changed network a new name (a new "
+            "file in networks/), or delete this folder to train it again"
+        )
     ckpt_path = out / "checkpoint.pt"
     if not ckpt_path.exists():
         done = _finished_epochs(out / "metrics.json")

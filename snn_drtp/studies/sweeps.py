@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snn_drtp.core.networks import load_spec
 from snn_drtp.core.processes import die_with_parent
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import train
+from snn_drtp.runs.training import network_change, train
 from snn_drtp.studies.ray_instance import import_ray, join_local_instance, local_ray_instance
 
 Task = tuple[TrainConfig, str]
@@ -45,8 +46,10 @@ class RunResult:
 
 def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | None:
     """The metrics of a finished run of ``config`` in folder ``out``: all of its epochs recorded
-    in metrics.json and the folder's config.json giving the same numbers. A finished run is read,
-    never redone, whether or not its checkpoint is still there (committed results have none)."""
+    in metrics.json and the folder's config.json giving the same numbers, its network as the
+    network's file reads now. A finished run is read, never redone, whether or not its checkpoint
+    is still there (committed results have none); one of a network changed since is not read (and
+    training it names the change)."""
     folder = Path(out)
     try:
         saved = json.loads((folder / "config.json").read_text())
@@ -60,7 +63,11 @@ def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | N
         return None
     if not same or not isinstance(metrics, dict) or len(metrics.get("epoch", [])) < config.epochs:
         return None
-    return metrics
+    try:
+        changed = network_change(folder, load_spec(config.network))
+    except ValueError:  # a saved network that no longer parses
+        return None
+    return metrics if changed is None else None
 
 
 def run_one(task: Task) -> RunResult:
