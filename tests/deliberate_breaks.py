@@ -1639,6 +1639,20 @@ BREAKS = [
         "tests/test_training.py -k file_changed",
     ),
     (
+        "evaluate: the run's --test-subset limits the split evaluated",
+        "snn_drtp/runs/training.py",
+        "load_data(replace(config, **framed), model,",
+        "load_data(config, model,",
+        "tests/test_event_files.py -k whole_split",
+    ),
+    (
+        "evaluate: a partial evaluation recorded under the whole split's key",
+        "snn_drtp/runs/training.py",
+        '        part = f"/first{examples}" if examples is not None else ""',
+        '        part = ""',
+        "tests/test_event_files.py -k whole_split",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

@@ -214,6 +214,38 @@ def test_both_engines_train_on_event_frames_the_rate_engine_on_their_mean(tmp_pa
         assert len(metrics["test_error"]) == 1 and metrics["angle_to_bp"]["layer1"]
 
 
+def test_evaluate_run_tests_the_whole_split_and_keeps_a_partial_evaluation_apart(tmp_path):
+    """A run trained with --test-subset 3 is evaluated on all 7 test recordings, and on its first
+    2 when asked, recorded under a key of its own: the whole split's entry (the one experiment
+    summaries read) stays."""
+    import json
+
+    from snn_drtp.runs.config import TrainConfig
+    from snn_drtp.runs.training import evaluate_run, train
+
+    make_folder(tmp_path / "data" / "nmnist-small", "train", n=6, width=34, height=34)
+    make_folder(tmp_path / "data" / "nmnist-small", "test", n=7, width=34, height=34, seed=10)
+    config = TrainConfig(
+        engine="spiking",
+        dataset="nmnist-small",
+        network="nmnist-fc",
+        epochs=1,
+        batch_size=3,
+        lr=1e-3,
+        steps=5,
+        data_dir=str(tmp_path / "data"),
+        angle_batch=0,
+        train_subset=4,
+        test_subset=3,
+    )
+    train(config, tmp_path / "run", progress=False, log=None)
+    whole = evaluate_run(tmp_path / "run", "nmnist-small", progress=False)
+    first = evaluate_run(tmp_path / "run", "nmnist-small", progress=False, examples=2)
+    assert (whole["examples"], first["examples"]) == (7, 2)
+    recorded = json.loads((tmp_path / "run" / "evaluations.json").read_text())
+    assert recorded == {"nmnist-small/test": whole, "nmnist-small/test/first2": first}
+
+
 def test_evaluate_run_on_another_dataset_records_the_error_with_a_wilson_interval(tmp_path):
     """A run trained on one event dataset, tested on another framed the same way: evaluating on its
     own test split gives the error its last epoch logged; the interval is the Wilson score interval

@@ -521,15 +521,17 @@ def evaluate_run(
     (for example a network trained on emulated N-MNIST on the real recordings); returns the error
     with a 95 % Wilson interval and records it in the run folder's ``evaluations.json``. ``engine``
     simulates the trained parameters in another engine than the run's (spiking <-> brian2);
-    ``examples`` tests only the split's first examples; ``device`` simulates it there (default: the
-    run's device)."""
+    ``examples`` tests only the split's first examples (recorded under a key of their own, so that
+    it does not replace the whole split's); ``device`` simulates it there (default: the run's
+    device). The run's own --train-subset / --test-subset do not limit it."""
     if examples is not None and examples < 1:
         raise ValueError(f"examples must be >= 1 (or unset for the whole split), got {examples}; e.g. --examples 100")
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir)
     config = TrainConfig.from_dict(state["config"])
     model = _engine_of(state, engine, device)
-    train_data, test_data = load_data(config, model, dataset=dataset, progress=progress)
+    framed = {"train_subset": 1, "test_subset": 1} | {f"{split}_subset": examples}  # the other split: 1 example
+    train_data, test_data = load_data(replace(config, **framed), model, dataset=dataset, progress=progress)
     data = (train_data if split == "train" else test_data).subset(examples)
     error, loss = evaluate(model, data)
     if error is None:
@@ -550,6 +552,7 @@ def evaluate_run(
     path = run_dir / "evaluations.json"
     with folder_lock(run_dir, blocking=True, lock_name=".evaluations.lock"):  # concurrent evaluations add, not lose
         recorded = json.loads(path.read_text()) if path.exists() else {}
-        recorded[f"{dataset}/{split}" + (f"/{model.name}" if model.name != config.engine else "")] = result
+        part = f"/first{examples}" if examples is not None else ""
+        recorded[f"{dataset}/{split}{part}" + (f"/{model.name}" if model.name != config.engine else "")] = result
         atomic_write_json(path, recorded)
     return result
