@@ -1653,6 +1653,13 @@ BREAKS = [
         "tests/test_event_files.py -k whole_split",
     ),
     (
+        "report: Supplementary Figure 4's kept panels dropped when one checkpoint is gone",
+        "snn_drtp/studies/report.py",
+        '                histograms["panels"] = kept["panels"] | histograms["panels"]',
+        '                histograms["panels"] = histograms["panels"]',
+        "tests/test_report.py -k supplementary",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

@@ -208,7 +208,10 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     assert histograms["panels"]["DRTP"]["run"] == runs["drtp"].as_posix()
     figure = report / "supp-fig4-activations.png"
     drawn = figure.read_bytes()
-    for run in runs.values():  # a clean clone: the runs' checkpoints do not travel with them
+    (runs["bp"] / "checkpoint.pt").unlink()  # one checkpoint gone: its panel is kept, not dropped
+    main(["report", str(folder), "--out", str(report)])
+    assert json.loads((report / "supp-fig4-activations.json").read_text()) == histograms
+    for run in (runs["dfa"], runs["drtp"]):  # a clean clone: the runs' checkpoints do not travel with them
         (run / "checkpoint.pt").unlink()
     figure.unlink()
     main(["report", str(folder), "--out", str(report)])

@@ -389,7 +389,12 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
             index.append("- [Figure 3: final errors beside the paper's](figure3.md)")
     trained = trained_runs_784_1000_10(runs)
     if trained:
-        atomic_write_json(report / FIGURE4_FILE, activation_histograms(trained))
+        histograms = activation_histograms(trained)
+        if (report / FIGURE4_FILE).exists():  # the panels of runs whose checkpoints are gone stay
+            kept = json.loads((report / FIGURE4_FILE).read_text())
+            if (kept.get("examples"), kept.get("edges")) == (histograms["examples"], histograms["edges"]):
+                histograms["panels"] = kept["panels"] | histograms["panels"]
+        atomic_write_json(report / FIGURE4_FILE, histograms)
     if (report / FIGURE4_FILE).exists():  # checkpoints do not travel with the runs: their histograms do
         histograms = json.loads((report / FIGURE4_FILE).read_text())
         densities = {label: panel["density"] for label, panel in histograms["panels"].items()}
