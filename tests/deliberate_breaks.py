@@ -1660,6 +1660,13 @@ BREAKS = [
         "tests/test_report.py -k supplementary",
     ),
     (
+        "e-prop chunks: a second signal in a step replaces the first",
+        "snn_drtp/temporal/traces.py",
+        "            self.signal[-1] = signal if previous is None else previous + signal",
+        "            self.signal[-1] = signal",
+        "tests/test_eprop_chunks.py",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

@@ -51,7 +51,9 @@ def cell():
 
 @pytest.mark.parametrize("chunk", [1, 2, 5, 23, 64])
 @pytest.mark.parametrize("read", [False, True], ids=["unread", "read-every-step"])
-def test_chunked_filtered_trace_update_is_the_step_by_step_update(chunk, read):
+@pytest.mark.parametrize("parts", [1, 2], ids=["one-signal", "signal-in-two-parts"])
+def test_chunked_filtered_trace_update_is_the_step_by_step_update(chunk, read, parts):
+    """``parts`` = 2: a step's signal L(t) given in two calls, 0.25 L(t) then 0.75 L(t), adds up."""
     pre, psi, signal = sequence()
     expected, history = reference(pre, psi, signal)
     lif = cell()
@@ -63,5 +65,6 @@ def test_chunked_filtered_trace_update_is_the_step_by_step_update(chunk, read):
         if read:
             torch.testing.assert_close(trace.current(), history[t], rtol=1e-12, atol=1e-12)
         if t >= 7:
-            trace.learn(signal[t])
+            for share in [1.0] if parts == 1 else [0.25, 0.75]:
+                trace.learn(share * signal[t])
     torch.testing.assert_close(trace.total(), expected, rtol=1e-12, atol=1e-12)

@@ -89,10 +89,12 @@ class FilteredChunks:
         self.signal.append(None)
 
     def learn(self, signal: torch.Tensor) -> None:
-        """L(t) [B, N] of the latest step (a step without one has L = 0). When that step is
-        already folded into ebar (:meth:`flush` after it), U += sum_b L_bj(t) ebar_bji(t) at once."""
+        """L(t) [B, N] of the latest step (a step without one has L = 0; signals given twice in a
+        step add up). When that step is already folded into ebar (:meth:`flush` after it),
+        U += sum_b L_bj(t) ebar_bji(t) at once."""
         if self.signal:
-            self.signal[-1] = signal
+            previous = self.signal[-1]
+            self.signal[-1] = signal if previous is None else previous + signal  # not in place: the caller's
             return
         assert self.ebar is not None  # a step was taken and folded
         self.update = accumulate(self.update, Full(self.ebar).weighted_sum(signal))
