@@ -1667,6 +1667,20 @@ BREAKS = [
         "tests/test_eprop_chunks.py",
     ),
     (
+        "sweeps: a run continued past the experiment's epochs read whole",
+        "snn_drtp/studies/sweeps.py",
+        '    return metrics if len(metrics["epoch"]) == config.epochs else first_epochs(metrics, config.epochs)',
+        "    return metrics",
+        "tests/test_experiments.py -k continued_past",
+    ),
+    (
+        "sweeps: a continued run's angles not cut to the experiment's epochs",
+        "snn_drtp/runs/training.py",
+        "{layer: angles[:n] for layer, angles in",
+        "{layer: angles for layer, angles in",
+        "tests/test_experiments.py -k continued_past",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

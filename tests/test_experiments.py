@@ -115,6 +115,24 @@ def test_experiment_spec_errors_name_the_file(tmp_path):
         summarise_existing(missing)
 
 
+def test_a_run_continued_past_the_experiments_epochs_is_read_as_its_first_epochs(tmp_path):
+    """A folder holding 4 epochs, read for an experiment of 3: its first 3, summarised over them."""
+    from snn_drtp.runs.config import TrainConfig
+
+    config = TrainConfig(network="synth-classification", dataset="synth-classification", epochs=3).validate()
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict() | {"epochs": 4}))
+    errors = [40.0, 30.0, 20.0, 10.0]
+    angles = {"layer1": [80.0, 70.0, 60.0, 50.0]}
+    metrics = {"epoch": [1, 2, 3, 4], "train_error": errors, "test_error": errors, "train_loss": errors}
+    metrics |= {"test_loss": errors, "seconds": [1.0, 2.0, 3.0, 9.0], "angle_to_bp": angles}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    read = sweeps.finished_metrics(config, tmp_path)
+    assert read is not None and read["epoch"] == [1, 2, 3] and read["angle_to_bp"] == {"layer1": [80.0, 70.0, 60.0]}
+    assert read["final_test_error"] == 20.0 and read["last10_test_error"] == pytest.approx(30.0)
+    assert read["median_seconds_per_epoch"] == 2.0
+    assert sweeps.finished_metrics(replace(config, epochs=4), tmp_path) == metrics
+
+
 @pytest.mark.slow
 def test_a_finished_run_is_read_not_redone_even_without_its_checkpoint(tmp_path, monkeypatch):
     """A committed run (metrics and config, no checkpoint) is taken as it is; a run of the same

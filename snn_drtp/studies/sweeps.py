@@ -25,7 +25,7 @@ from typing import Any
 from snn_drtp.core.networks import load_spec
 from snn_drtp.core.processes import die_with_parent
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import network_change, train
+from snn_drtp.runs.training import first_epochs, network_change, train
 from snn_drtp.studies.ray_instance import import_ray, join_local_instance, local_ray_instance
 
 Task = tuple[TrainConfig, str]
@@ -46,10 +46,10 @@ class RunResult:
 
 def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | None:
     """The metrics of a finished run of ``config`` in folder ``out``: all of its epochs recorded
-    in metrics.json and the folder's config.json giving the same numbers, its network as the
-    network's file reads now. A finished run is read, never redone, whether or not its checkpoint
-    is still there (committed results have none); one of a network changed since is not read (and
-    training it names the change)."""
+    in metrics.json (its first ``config.epochs`` when it was continued past them) and the folder's
+    config.json giving the same numbers, its network as the network's file reads now. A finished
+    run is read, never redone, whether or not its checkpoint is still there (committed results
+    have none); one of a network changed since is not read (and training it names the change)."""
     folder = Path(out)
     try:
         saved = json.loads((folder / "config.json").read_text())
@@ -67,7 +67,9 @@ def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | N
         changed = network_change(folder, load_spec(config.network))
     except ValueError:  # a saved network that no longer parses
         return None
-    return metrics if changed is None else None
+    if changed is not None:
+        return None
+    return metrics if len(metrics["epoch"]) == config.epochs else first_epochs(metrics, config.epochs)
 
 
 def run_one(task: Task) -> RunResult:
