@@ -1681,6 +1681,27 @@ BREAKS = [
         "tests/test_experiments.py -k continued_past",
     ),
     (
+        "report: two experiments' synthetic runs pooled as seeds of one figure",
+        "snn_drtp/studies/report.py",
+        "            key = (experiment_name(run), run.config.dataset, run.config.network)",
+        '            key = ("", run.config.dataset, run.config.network)',
+        "tests/test_report.py -k two_experiments",
+    ),
+    (
+        "report: two experiments' temporal runs pooled as seeds of one row",
+        "snn_drtp/studies/report.py",
+        "        key = (experiment_name(run), run.config.dataset, run.config.network, run.config.engine)",
+        '        key = ("", run.config.dataset, run.config.network, run.config.engine)',
+        "tests/test_temporal_runs.py -k report_tables",
+    ),
+    (
+        "report: a synthetic figure named by its network's path",
+        "snn_drtp/studies/report.py",
+        "        stem = Path(network).stem  # a network given as a path is named by its file",
+        "        stem = network",
+        "tests/test_report.py -k two_experiments",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

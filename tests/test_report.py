@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -137,6 +138,42 @@ def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
         "[Figure 3 (synth-classification, network synth-classification)](synth-classification.png)"
         in (tmp_path / "report" / "index.md").read_text()
     )
+
+
+@pytest.mark.slow
+def test_two_experiments_of_one_synthetic_network_are_two_figures_not_pooled_seeds(tmp_path):
+    """The same network file (given as a path) under NAG and under Adam, in two experiments: two
+    figures and two Figure 3 tables named by experiment, each of its own run, not one of two seeds."""
+    from snn_drtp.studies.experiments import run_experiment
+    from snn_drtp.studies.report import experiment_runs, synthetic_groups
+
+    network = tmp_path / "nets" / "net.toml"
+    network.parent.mkdir()
+    network.write_text((Path(__file__).resolve().parent.parent / "networks" / "synth-classification.toml").read_text())
+    folders = [
+        experiment(
+            tmp_path / name,
+            f'name = "{name}"\n[base]\nnetwork = "{network}"\ndataset = "synth-classification"\nepochs = 1\n'
+            f'batch_size = 50\ntrain_subset = 100\ntest_subset = 50\nangle_batch = 0\nlr = 1e-3\nrule = "bp"\n'
+            f'optimizer = "{optimizer}"\n',
+        )
+        for name, optimizer in (("nag-runs", "nag"), ("adam-runs", "adam"))
+    ]
+    for folder in folders:
+        run_experiment(folder, log=None)
+    groups = synthetic_groups(experiment_runs(folders))
+    assert {key: len(rules["bp"]) for key, rules in groups.items()} == {
+        ("nag-runs", "synth-classification", str(network)): 1,
+        ("adam-runs", "synth-classification", str(network)): 1,
+    }
+    report = tmp_path / "report"
+    main(["report", *map(str, folders), "--out", str(report)])
+    index = (report / "index.md").read_text()
+    for name in ("nag-runs", "adam-runs"):
+        assert (report / f"{name}-synth-classification-net.png").stat().st_size > 0
+        assert "| bp | 0 |" in (report / f"figure3-{name}-net.md").read_text()  # 1 epoch: none reached 500
+        assert f"(synth-classification, network net, experiment {name})" in index
+    assert not (report / "nets").exists()
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ layers, the rules that need traces refused where there are none, and a CLI run o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -127,7 +128,7 @@ def test_the_report_tables_temporal_runs_by_rule_with_the_gap_to_bptt(tmp_path):
 
     def run(rule, engine, seed, errors):
         config = TrainConfig(network="randman-rsnn", dataset="randman", rule=rule, engine=engine, seed=seed, epochs=2)
-        return Run(config, tmp_path / config.run_name(), {"test_error": errors})
+        return Run(config, tmp_path / config.run_name(), {"test_error": errors}, (tmp_path / "short-runs",))
 
     runs = [
         run("bp", "spiking", 0, [9.0, 2.0]),
@@ -138,11 +139,18 @@ def test_the_report_tables_temporal_runs_by_rule_with_the_gap_to_bptt(tmp_path):
     ]
     groups = temporal_groups(runs)
     assert groups == {
-        ("randman", "randman-rsnn", "spiking"): {"bp": [2.0, 4.0], "osttp": [80.0]},
-        ("randman", "randman-rsnn", "rate"): {"osttp": [70.0]},
+        ("short-runs", "randman", "randman-rsnn", "spiking"): {"bp": [2.0, 4.0], "osttp": [80.0]},
+        ("short-runs", "randman", "randman-rsnn", "rate"): {"osttp": [70.0]},
     }
     lines = temporal_lines(groups)
     assert "| randman | randman-rsnn | spiking | bp | 3.00 +- 1.41 | 2 |  |" in lines
     assert "| randman | randman-rsnn | spiking | osttp | 80.00 | 1 | +77.00 |" in lines
     assert "| randman | randman-rsnn | rate | osttp | 70.00 | 1 |  |" in lines  # no BPTT there: no gap
     assert spike_rate_gaps(runs) == {}  # temporal twins are not the static study's spike-versus-rate pairs
+    other = replace(run("bp", "spiking", 0, [9.0, 6.0]), experiments=(tmp_path / "longer-runs",))
+    groups = temporal_groups([*runs, other])  # another experiment's run is not a third seed of these
+    assert groups[("longer-runs", "randman", "randman-rsnn", "spiking")] == {"bp": [6.0]}
+    lines = temporal_lines(groups)  # the network named with its experiment where two experiments show it
+    assert "| randman | randman-rsnn (short-runs) | spiking | bp | 3.00 +- 1.41 | 2 |  |" in lines
+    assert "| randman | randman-rsnn (longer-runs) | spiking | bp | 6.00 | 1 |  |" in lines
+    assert "| randman | randman-rsnn | rate | osttp | 70.00 | 1 |  |" in lines

@@ -151,11 +151,17 @@ def collect(runs: list[Run]) -> tuple[dict[tuple[str, float, str], Cell], list[s
     return cells, pending
 
 
-def synthetic_groups(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
-    """Per synthetic dataset and network (the paper's Figures 2 and 3), per rule, the metrics of every run with
-    at least one finished epoch (runs still training included: a figure shows the epochs all of a
-    rule's runs have reached)."""
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+def experiment_name(run: Run) -> str:
+    """The name of the (first) experiment folder a run belongs to: runs of two experiments (other
+    optimizers, rates, epochs) are not pooled as if they were seeds of one configuration."""
+    return run.experiments[0].name if run.experiments else ""
+
+
+def synthetic_groups(runs: list[Run]) -> dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]]:
+    """Per experiment, synthetic dataset and network (the paper's Figures 2 and 3), per rule, the
+    metrics of every run with at least one finished epoch (runs still training included: a figure
+    shows the epochs all of a rule's runs have reached)."""
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
         if not run.config.dataset.startswith("synth-"):
             continue
@@ -166,7 +172,7 @@ def synthetic_groups(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[di
             except (OSError, ValueError):
                 continue
         if metrics.get("epoch"):
-            key = (run.config.dataset, run.config.network)
+            key = (experiment_name(run), run.config.dataset, run.config.network)
             groups.setdefault(key, {}).setdefault(run.config.rule, []).append(metrics)
     return groups
 
@@ -282,26 +288,30 @@ TEMPORAL_RULES = ("bp", "eprop", "eprop-sym", "osttp", "drtp", "dfa", "shallow")
 """The temporal table's row order (BPTT, the reference, first)."""
 
 
-def temporal_groups(runs: list[Run]) -> dict[tuple[str, str, str], dict[str, list[float]]]:
-    """Finished runs of temporal networks (a spec ending in a readout): (dataset, network, engine)
-    -> rule -> the figure of merit (test error) of each seed."""
-    groups: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+def temporal_groups(runs: list[Run]) -> dict[tuple[str, str, str, str], dict[str, list[float]]]:
+    """Finished runs of temporal networks (a spec ending in a readout): (experiment, dataset,
+    network, engine) -> rule -> the figure of merit (test error) of each seed."""
+    groups: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
     for run in runs:
         if run.finished is None or not is_temporal(run.config.network):
             continue
-        key = (run.config.dataset, run.config.network, run.config.engine)
+        key = (experiment_name(run), run.config.dataset, run.config.network, run.config.engine)
         errors = groups.setdefault(key, {}).setdefault(run.config.rule, [])
         errors.append(figure_of_merit([e for e in run.finished["test_error"] if e is not None]))
     return groups
 
 
-def temporal_lines(groups: dict[tuple[str, str, str], dict[str, list[float]]]) -> list[str]:
-    """A markdown table: test error mean +- std (n seeds) per rule, and its gap to BPTT's mean."""
+def temporal_lines(groups: dict[tuple[str, str, str, str], dict[str, list[float]]]) -> list[str]:
+    """A markdown table: test error mean +- std (n seeds) per rule, and its gap to BPTT's mean; a
+    network shown in two experiments is named with its experiment."""
     lines = [
         "| dataset | network | engine | rule | test error (%) | seeds | minus BPTT (pp) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (dataset, network, engine), rules in sorted(groups.items()):
+    shown = [key[1:] for key in groups]
+    for (experiment, dataset, network, engine), rules in sorted(groups.items(), key=lambda item: item[0][1:]):
+        if shown.count((dataset, network, engine)) > 1:
+            network = f"{network} ({experiment})"
         reference = statistics.fmean(rules["bp"]) if "bp" in rules else None
         for rule in sorted(
             rules, key=lambda r: TEMPORAL_RULES.index(r) if r in TEMPORAL_RULES else len(TEMPORAL_RULES)
@@ -371,11 +381,16 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
                 atomic_write_bytes(target, (folder / figure).read_bytes())
                 index.append(f"- [{folder.name}: {figure.removesuffix('.png').replace('_', ' ')}]({target.name})")
     figures = {"synth-regression": "Figure 2", "synth-classification": "Figure 3"}
-    for (dataset, network), groups in sorted(synthetic_groups(runs).items()):
-        target = report / f"{network}.png"
-        name = figures.get(dataset, dataset)
-        seed_bands(groups, target, f"{name}: {dataset}, network {network}, mean +- std over seeds")
-        index.append(f"- [{name} ({dataset}, network {network})]({target.name})")
+    synthetic = synthetic_groups(runs)
+    stems = [Path(network).stem for _, _, network in synthetic]
+    classification = [key for key in synthetic if key[1] == "synth-classification"]
+    for (experiment, dataset, network), groups in sorted(synthetic.items()):
+        stem = Path(network).stem  # a network given as a path is named by its file
+        alone = stems.count(stem) == 1
+        target = report / (f"{stem}.png" if alone else f"{experiment}-{dataset}-{stem}.png")
+        name, where = figures.get(dataset, dataset), "" if alone else f", experiment {experiment}"
+        seed_bands(groups, target, f"{name}: {dataset}, network {stem}{where}, mean +- std over seeds")
+        index.append(f"- [{name} ({dataset}, network {stem}{where})]({target.name})")
         if dataset == "synth-classification":
             lines = [
                 "# Figure 3: final errors on the synthetic classification task",
@@ -385,8 +400,9 @@ def write_report(experiments: list[str | Path], out: str | Path) -> Path:
                 "",
                 *final_error_lines(groups, FIGURE3_EPOCHS),
             ]
-            atomic_write_bytes(report / "figure3.md", ("\n".join(lines) + "\n").encode())
-            index.append("- [Figure 3: final errors beside the paper's](figure3.md)")
+            table = "figure3.md" if len(classification) == 1 else f"figure3-{experiment}-{stem}.md"
+            atomic_write_bytes(report / table, ("\n".join(lines) + "\n").encode())
+            index.append(f"- [Figure 3: final errors beside the paper's]({table})")
     trained = trained_runs_784_1000_10(runs)
     if trained:
         histograms = activation_histograms(trained)
