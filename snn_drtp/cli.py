@@ -272,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rp.add_argument("experiments", nargs="+", help="experiments/NAME folders (or their experiment.toml)")
     rp.add_argument("--out", default="reports/paper", help="report folder")
+    rp.add_argument(
+        "--device", default=None, help="the runs of `experiment --device` (cpu, cuda, mps; unset: the experiments')"
+    )
 
     v = sub.add_parser(
         "validate", help="spike versus rate: accuracy gap, update angles, gap against T", formatter_class=FORMATTER
@@ -372,7 +375,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "experiment":
         if args.summarise:
-            summary = summarise_existing(args.path)
+            summary = summarise_existing(args.path, args.device)
         else:
             summary = run_experiment(
                 args.path,
@@ -389,7 +392,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 1 if summary.get("failed") else 0
     if args.command == "report":
         check_output_folder(args.out)
-        print(write_report(args.experiments, args.out))
+        print(write_report(args.experiments, args.out, args.device))
         return 0
     if args.command == "validate":
         check_output_folder(args.out or validation.REPORT)

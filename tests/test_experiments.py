@@ -116,21 +116,25 @@ def test_experiment_spec_errors_name_the_file(tmp_path):
 
 
 def test_a_run_continued_past_the_experiments_epochs_is_read_as_its_first_epochs(tmp_path):
-    """A folder holding 4 epochs, read for an experiment of 3: its first 3, summarised over them."""
-    from snn_drtp.runs.config import TrainConfig
-
-    config = TrainConfig(network="synth-classification", dataset="synth-classification", epochs=3).validate()
-    (tmp_path / "config.json").write_text(json.dumps(config.to_dict() | {"epochs": 4}))
+    """A folder holding 4 epochs, read for an experiment of 3: its first 3, summarised over them,
+    by the sweep (a finished run) and by --summarise."""
+    spec = write_spec(tmp_path / "e", BASE.replace("epochs = 1", "epochs = 3"))
+    (config,) = load_experiment(spec)[1]
+    run = spec / "runs" / config.run_name()
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(config.to_dict() | {"epochs": 4}))
     errors = [40.0, 30.0, 20.0, 10.0]
     angles = {"layer1": [80.0, 70.0, 60.0, 50.0]}
     metrics = {"epoch": [1, 2, 3, 4], "train_error": errors, "test_error": errors, "train_loss": errors}
     metrics |= {"test_loss": errors, "seconds": [1.0, 2.0, 3.0, 9.0], "angle_to_bp": angles}
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    read = sweeps.finished_metrics(config, tmp_path)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    read = sweeps.finished_metrics(config, run)
     assert read is not None and read["epoch"] == [1, 2, 3] and read["angle_to_bp"] == {"layer1": [80.0, 70.0, 60.0]}
     assert read["final_test_error"] == 20.0 and read["last10_test_error"] == pytest.approx(30.0)
     assert read["median_seconds_per_epoch"] == 2.0
-    assert sweeps.finished_metrics(replace(config, epochs=4), tmp_path) == metrics
+    assert sweeps.finished_metrics(replace(config, epochs=4), run) == metrics
+    (group,) = summarise_existing(spec)["groups"].values()
+    assert group["final"] == [20.0]
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from snn_drtp.cli import main
 from snn_drtp.core.metrics import figure_of_merit
@@ -281,6 +282,33 @@ def test_supplementary_figure_4_prefers_table1s_runs_to_a_studys_short_twin(tmp_
         (run / "checkpoint.pt").write_bytes(b"")
         chosen[config.rule] = run
     assert trained_runs_784_1000_10(experiment_runs([twins, table1])) == chosen
+
+
+def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_machine(tmp_path, capsys):
+    """`experiment --device cuda` writes the runs under their cuda names (a kind of device gives its
+    own numbers); `report --device cuda` reads them here, with or without a GPU; without it they
+    are pending, as are the cpu runs that were never trained."""
+    folder = experiment(tmp_path / "gpu", 'name = "gpu"\n[base]\ndataset = "mnist"\nepochs = 30\nrule = "drtp"\n')
+    config = replace(TrainConfig(dataset="mnist", epochs=30, rule="drtp").validate(), device="cuda")
+    assert config.run_name() != replace(config, device="cpu").run_name()
+    finished_run(folder, config, [4.5] * 30)
+    metrics = folder / "runs" / config.run_name() / "metrics.json"  # what a summary reads too
+    full = {"train_error": [4.0] * 30, "train_loss": [0.1] * 30, "test_loss": [0.1] * 30, "seconds": [1.0] * 30}
+    metrics.write_text(json.dumps(json.loads(metrics.read_text()) | full | {"angle_to_bp": {}}))
+    main(["report", str(folder), "--out", str(tmp_path / "cpu-report")])
+    assert "0 of 0 cells in band; 1 runs pending" in (tmp_path / "cpu-report" / "table1.md").read_text()
+    assert main(["report", str(folder), "--out", str(tmp_path / "gpu-report"), "--device", "cuda"]) == 0
+    table = (tmp_path / "gpu-report" / "table1.md").read_text()
+    assert "| 4.50 +- 0.00 (n=1) / 4.61 +- 0.13 in |" in table and "0 runs pending" in table
+    toml = folder / "experiment.toml"  # the device in the experiment itself: read the same way
+    toml.write_text(toml.read_text().replace("[base]\n", '[base]\ndevice = "cuda"\n'))
+    assert main(["report", str(folder), "--out", str(tmp_path / "toml-report")]) == 0
+    assert (tmp_path / "toml-report" / "table1.md").read_text() == table
+    assert main(["experiment", str(folder), "--summarise", "--device", "cuda"]) == 0
+    assert json.loads((folder / "summary.json").read_text())["groups"]
+    if not torch.cuda.is_available():  # training it here is refused before any run starts, naming why
+        assert main(["experiment", str(folder)]) == 2
+        assert "CUDA is not available on this machine" in capsys.readouterr().err
 
 
 def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):

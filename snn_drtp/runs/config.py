@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from snn_drtp.core.checks import check_field_types, unknown_keys
-from snn_drtp.core.devices import resolve_device
+from snn_drtp.core.devices import device_kind, resolve_device
 from snn_drtp.core.engines import BRIAN2_TARGETS, ENGINES
 from snn_drtp.core.networks import NetworkSpec, load_spec
 from snn_drtp.core.paper import paper_learning_rate
@@ -202,10 +202,10 @@ class TrainConfig:
         """The fields that change a run's numbers, ``lr`` resolved (the spiking fields only for the
         spiking engine, but T also for the rate twin of an event dataset; frames and emulator only
         for event datasets)."""
-        d = self.validate().to_dict()
+        d = replace(self, device="cpu").validate().to_dict()  # a GPU run's key, read back where there is none
         for key in NOT_NUMBERS:
             d.pop(key)
-        d["device"] = resolve_device(self.device).type  # random draws differ between kinds of device, not units
+        d["device"] = device_kind(self.device)  # random draws differ between kinds of device, not units
         event_data = is_event_dataset(self.dataset)
         if not self.spiking:
             for key in SPIKING_FIELDS:

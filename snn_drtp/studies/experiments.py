@@ -37,11 +37,12 @@ from typing import Any
 
 from snn_drtp.core.atomic import write_json_and_markdown
 from snn_drtp.core.checks import check_field_types, type_error, unknown_keys
+from snn_drtp.core.devices import device_kind, resolve_device
 from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.core.paper import paper_mnist
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import evaluate_run
+from snn_drtp.runs.training import evaluate_run, first_epochs
 from snn_drtp.studies.sweeps import run_sweep
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
@@ -91,8 +92,10 @@ def load_experiment(path: str | Path) -> tuple[dict[str, Any], list[TrainConfig]
         for when, settings in overrides:
             if all(getattr(candidate, key) in allowed for key, allowed in when.items()):
                 fields.update(settings)
-        try:
-            config = replace(base, **fields).validate()
+        try:  # checked as on any machine: a GPU experiment is read (reported) where there is no GPU
+            wanted = replace(base, **fields)
+            device_kind(wanted.device)
+            config = replace(replace(wanted, device="cpu").validate(), device=wanted.device)
         except ValueError as exc:
             raise ValueError(f"{where}{exc}") from None
         configs.setdefault(config.run_name(), config)
@@ -199,6 +202,9 @@ def run_experiment(
     folder = _spec_path(path).parent.resolve()
     spec, configs = load_experiment(path)
     configs = [replace(c, device=device) for c in configs] if device is not None else configs
+    if backend == "local":  # Ray's workers may have the GPU its driver lacks
+        for kind in {c.device for c in configs}:
+            resolve_device(kind)
     tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
     outcomes = run_sweep(tasks, jobs, log, backend, address)
     kept = [(c, r) for c, r in zip(configs, outcomes, strict=True) if r.metrics is not None]
@@ -211,16 +217,19 @@ def run_experiment(
     )
 
 
-def summarise_existing(path: str | Path) -> dict[str, Any]:
-    """Rewrite the summary from the run folders' ``metrics.json``, training nothing."""
+def summarise_existing(path: str | Path, device: str | None = None) -> dict[str, Any]:
+    """Rewrite the summary from the run folders' ``metrics.json``, training nothing (``device``: the
+    runs of ``snn-drtp experiment --device``, whether or not this machine has one)."""
     folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
+    configs = [replace(c, device=device) for c in configs] if device is not None else configs
     results = []
     for config in configs:
         metrics = folder / "runs" / config.run_name() / "metrics.json"
         if not metrics.exists():
             raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
-        results.append(_read_metrics(metrics, folder))
+        read = _read_metrics(metrics, folder)
+        results.append(read if len(read["epoch"]) <= config.epochs else first_epochs(read, config.epochs))
     return summarise_experiment(folder, spec, configs, results)
 
 

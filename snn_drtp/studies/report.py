@@ -101,14 +101,15 @@ class Run:
     experiments: tuple[Path, ...] = ()
 
 
-def experiment_runs(experiments: list[Path]) -> list[Run]:
+def experiment_runs(experiments: list[Path], device: str | None = None) -> list[Run]:
     """Each distinct run of ``experiments`` once (a run in two experiments has the same numbers, so
     the same folder name): a finished copy where there is one, one with its checkpoint first, else
-    its first folder."""
+    its first folder. ``device``: the runs as an experiment run with ``--device`` wrote them (a kind
+    of device gives its own numbers, so its own folders), whether or not this machine has one."""
     copies: dict[str, list[Run]] = {}
     for folder in experiments:
         _, configs = load_experiment(folder)
-        for config in configs:
+        for config in configs if device is None else [replace(c, device=device) for c in configs]:
             out = folder / "runs" / config.run_name()
             copies.setdefault(config.run_name(), []).append(Run(config, out, finished_metrics(config, out)))
     return [
@@ -130,7 +131,7 @@ def follows_table1_protocol(config: TrainConfig) -> bool:
         and config.optimizer == "adam"
         and not config.zero_init
         and config.train_subset is None
-        and config.lr == replace(config, lr=None).validate().lr
+        and config.lr == replace(config, lr=None, device="cpu").validate().lr
     )
 
 
@@ -350,13 +351,13 @@ def table_csv(cells: dict[tuple[str, float, str], Cell]) -> str:
     return buffer.getvalue()
 
 
-def write_report(experiments: list[str | Path], out: str | Path) -> Path:
+def write_report(experiments: list[str | Path], out: str | Path, device: str | None = None) -> Path:
     """The report folder ``out`` for ``experiments`` (folders or their experiment.toml); returns
     the path of its index.md."""
     folders = [Path(e).parent if Path(e).suffix == ".toml" else Path(e) for e in experiments]
     report = Path(out)
     report.mkdir(parents=True, exist_ok=True)
-    runs = experiment_runs(folders)
+    runs = experiment_runs(folders, device)
     cells, pending = collect(runs)
     measured = [c for c in cells.values() if c.in_band is not None]
     inside = sum(bool(c.in_band) for c in measured)
