@@ -300,12 +300,12 @@ def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_mach
     assert main(["report", str(folder), "--out", str(tmp_path / "gpu-report"), "--device", "cuda"]) == 0
     table = (tmp_path / "gpu-report" / "table1.md").read_text()
     assert "| 4.50 +- 0.00 (n=1) / 4.61 +- 0.13 in |" in table and "0 runs pending" in table
+    assert main(["experiment", str(folder), "--summarise", "--device", "cuda"]) == 0
+    assert json.loads((folder / "summary.json").read_text())["groups"]
     toml = folder / "experiment.toml"  # the device in the experiment itself: read the same way
     toml.write_text(toml.read_text().replace("[base]\n", '[base]\ndevice = "cuda"\n'))
     assert main(["report", str(folder), "--out", str(tmp_path / "toml-report")]) == 0
     assert (tmp_path / "toml-report" / "table1.md").read_text() == table
-    assert main(["experiment", str(folder), "--summarise", "--device", "cuda"]) == 0
-    assert json.loads((folder / "summary.json").read_text())["groups"]
     if not torch.cuda.is_available():  # training it here is refused before any run starts, naming why
         assert main(["experiment", str(folder)]) == 2
         assert "CUDA is not available on this machine" in capsys.readouterr().err
