@@ -1634,8 +1634,8 @@ BREAKS = [
     (
         "sweeps: a finished run of a network whose file changed since is read",
         "snn_drtp/studies/sweeps.py",
-        "    return metrics if changed is None else None",
-        "    return metrics",
+        "    if changed is not None:\n        return None\n",
+        "",
         "tests/test_training.py -k file_changed",
     ),
     (
