@@ -18,6 +18,10 @@ experiments (runs still training are counted as pending) and writes into DIR:
   minus rate test error) against T per dataset, encoder and rule;
 * ``index.md``, linking them, with the runs pending.
 
+Figures and tables pool a configuration's seeds within one experiment: runs of two experiments
+(another optimizer, rate or length) are shown apart, named by their experiment where two show the
+same network. ``device``: the runs of an experiment run with ``--device`` (their own folders).
+
 A run's figure of merit is its test error averaged over its last k epochs, k = min(10, n // 10)
 and at least 1: the paper's last 10 of 100 epochs, while a short run is summarised by its final
 epochs rather than by a mean that reaches back to its first ones.
