@@ -1745,6 +1745,13 @@ BREAKS = [
         "tests/test_experiments.py",
     ),
     (
+        "temporal: eligibility_history of a layer that is not hidden not refused",
+        "snn_drtp/temporal/engine.py",
+        "        if not 1 <= k <= hidden:",
+        "        if False:",
+        "tests/test_temporal_exactness.py -k recurrent_traces",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

@@ -140,6 +140,9 @@ def test_recurrent_traces_are_the_derivatives_along_the_paths_eprop_keeps(adapti
     assert ref.abs().max() > 0.05  # the neurons spike and their traces are not all zero
     assert ref[:, :, :, 6:11].abs().max() > 0  # the recurrent synapses' too
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+    for k in (0, 2):  # one hidden layer: the readout (2) and a layer 0 have no trace, and say so
+        with pytest.raises(ValueError, match=rf"hidden layers 1 \.\.\. 1 \(the readout has no trace\), got k = {k}"):
+            engine(params).eligibility_history(x, k)
 
 
 @pytest.mark.parametrize("adaptive", [False, True], ids=["LIF", "ALIF"])

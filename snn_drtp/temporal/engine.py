@@ -162,6 +162,12 @@ class TemporalEngine:
         """Hidden layer k's eligibility of every step, [T, N, N_k, P_k] (memory grows with T: for
         inspection and tests; training keeps only the present step's). The pre-synaptic axis holds
         W_k's inputs, then R_k's (a recurrent layer), then b_k's."""
+        hidden = len(self.params.hidden)
+        if not 1 <= k <= hidden:
+            raise ValueError(
+                f"network {self.params.spec.name} has hidden layers 1 ... {hidden} (the readout has no trace), "
+                f"got k = {k}"
+            )
         inputs = self._inputs(x)
         history: list[torch.Tensor] = []
         learning = Learning(_Probe(kind), {k}, False)
