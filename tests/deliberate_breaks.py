@@ -1641,8 +1641,8 @@ BREAKS = [
     (
         "evaluate: the run's --test-subset limits the split evaluated",
         "snn_drtp/runs/training.py",
-        "load_data(replace(config, **framed), model,",
-        "load_data(config, model,",
+        "    train_data, test_data = load_data(framed, model,",
+        "    train_data, test_data = load_data(config, model,",
         "tests/test_event_files.py -k whole_split",
     ),
     (

@@ -538,8 +538,10 @@ def evaluate_run(
     state = load_checkpoint(run_dir)
     config = TrainConfig.from_dict(state["config"])
     model = _engine_of(state, engine, device)
-    framed = {"train_subset": 1, "test_subset": 1} | {f"{split}_subset": examples}  # the other split: 1 example
-    train_data, test_data = load_data(replace(config, **framed), model, dataset=dataset, progress=progress)
+    framed = replace(  # the whole split (or its first examples), the other one framed for 1 example only
+        config, train_subset=examples if split == "train" else 1, test_subset=examples if split != "train" else 1
+    )
+    train_data, test_data = load_data(framed, model, dataset=dataset, progress=progress)
     data = (train_data if split == "train" else test_data).subset(examples)
     error, loss = evaluate(model, data)
     if error is None:

@@ -405,9 +405,9 @@ def write_report(experiments: list[str | Path], out: str | Path, device: str | N
                 "",
                 *final_error_lines(groups, FIGURE3_EPOCHS),
             ]
-            table = "figure3.md" if len(classification) == 1 else f"figure3-{experiment}-{stem}.md"
-            atomic_write_bytes(report / table, ("\n".join(lines) + "\n").encode())
-            index.append(f"- [Figure 3: final errors beside the paper's]({table})")
+            final = "figure3.md" if len(classification) == 1 else f"figure3-{experiment}-{stem}.md"
+            atomic_write_bytes(report / final, ("\n".join(lines) + "\n").encode())
+            index.append(f"- [Figure 3: final errors beside the paper's]({final})")
     trained = trained_runs_784_1000_10(runs)
     if trained:
         histograms = activation_histograms(trained)
