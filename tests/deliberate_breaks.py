@@ -1627,8 +1627,15 @@ BREAKS = [
     (
         "resume: a run of a network whose file changed since is continued",
         "snn_drtp/runs/training.py",
-        '    if changed is not None and _finished_epochs(out / "metrics.json"):',
-        "    if False:",
+        '    if _finished_epochs(out / "metrics.json"):\n        check_network_unchanged(out, config)',
+        "    if False:\n        check_network_unchanged(out, config)",
+        "tests/test_training.py -k file_changed",
+    ),
+    (
+        "evaluate: a run of a network whose file changed since is simulated as it reads now",
+        "snn_drtp/runs/training.py",
+        '    config = TrainConfig.from_dict(state["config"])\n    check_network_unchanged(run_dir, config)',
+        '    config = TrainConfig.from_dict(state["config"])',
         "tests/test_training.py -k file_changed",
     ),
     (

@@ -19,7 +19,14 @@ from snn_drtp.data.tensors import TensorData
 from snn_drtp.rate.engine import RateEngine
 from snn_drtp.rules import get_rule
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import RunFolderMismatchError, evaluate, make_optimizer, train, train_epoch
+from snn_drtp.runs.training import (
+    RunFolderMismatchError,
+    evaluate,
+    load_trained,
+    make_optimizer,
+    train,
+    train_epoch,
+)
 
 SMALL = TrainConfig(
     network="synth-classification",
@@ -101,6 +108,8 @@ def test_a_run_of_a_network_whose_file_changed_is_neither_continued_nor_read(tmp
     for folder in ("part", "done"):
         with pytest.raises(RunFolderMismatchError, match=r"file has changed since.*layers.*tanh.*sigmoid.*new name"):
             train(config, tmp_path / folder, progress=False, log=None)
+    with pytest.raises(RunFolderMismatchError, match=r"file has changed since"):  # nor simulated as it reads now
+        load_trained(tmp_path / "done")
     assert finished_metrics(config, tmp_path / "done") is None
     network.write_text(original)
     assert finished_metrics(config, tmp_path / "done") is not None

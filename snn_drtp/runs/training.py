@@ -231,14 +231,15 @@ def load_initial(params: Params, source: str | Path) -> None:
 def load_trained(run_dir: str | Path, engine: str | None = None, device: str | None = None) -> Engine:
     """The engine of a run folder (or ``engine``), over the parameters of its last checkpoint, on
     ``device`` (default: the run's)."""
-    return _engine_of(load_checkpoint(run_dir), engine, device)
+    return _engine_of(Path(run_dir), load_checkpoint(run_dir), engine, device)
 
 
-def _engine_of(state: dict[str, Any], engine: str | None = None, device: str | None = None) -> Engine:
+def _engine_of(run_dir: Path, state: dict[str, Any], engine: str | None = None, device: str | None = None) -> Engine:
     """The engine a checkpoint's configuration names (or ``engine``) on its device (or ``device``,
     checked first: a run trained on a GPU is evaluated on a machine without one by asking for the
-    CPU), over the checkpoint's parameters."""
+    CPU), over the checkpoint's parameters; refused when the network's file changed since."""
     config = TrainConfig.from_dict(state["config"])
+    check_network_unchanged(run_dir, config)
     where = device or config.device
     resolve_device(where)
     model = build_engine(replace(config, engine=engine or config.engine, device=where))
@@ -323,19 +324,26 @@ def network_change(out: Path, spec: NetworkSpec) -> dict[str, Any] | None:
     return changed or None
 
 
+def check_network_unchanged(out: Path, config: TrainConfig) -> None:
+    """Refuse a run folder whose network's file has changed since the run began (its weights may
+    still load, into other dynamics), naming the change and the ways out."""
+    changed = network_change(out, load_spec(config.network))
+    if changed is not None:
+        raise RunFolderMismatchError(
+            f"{out} holds a run of network {config.network} as it was when the run began; its file has changed since "
+            f"(saved vs now: {changed}). Restore the network file, or give the changed network a new name (a new "
+            "file in networks/), or delete this folder to train it again"
+        )
+
+
 def _load_existing(out: Path, config: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     """The checkpoint a run continues from (None for a new run), refused when this configuration
     cannot continue it: other numbers, another engine version, another device type (the random
     generator's state belongs to the device it drew on), or finished epochs whose checkpoint is
     gone (committed experiment results keep metrics, not checkpoints: starting again would
     overwrite them), or a network whose file has changed since the run began."""
-    changed = network_change(out, load_spec(config.network))
-    if changed is not None and _finished_epochs(out / "metrics.json"):
-        raise RunFolderMismatchError(
-            f"{out} holds a run of network {config.network} as it was when the run began; its file has changed since "
-            f"(saved vs now: {changed}). Restore the network file, or give the changed network a new name (a new "
-            "file in networks/), or delete this folder to train it again"
-        )
+    if _finished_epochs(out / "metrics.json"):
+        check_network_unchanged(out, config)
     ckpt_path = out / "checkpoint.pt"
     if not ckpt_path.exists():
         done = _finished_epochs(out / "metrics.json")
@@ -537,7 +545,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir)
     config = TrainConfig.from_dict(state["config"])
-    model = _engine_of(state, engine, device)
+    model = _engine_of(run_dir, state, engine, device)
     framed = replace(  # the whole split (or its first examples), the other one framed for 1 example only
         config, train_subset=examples if split == "train" else 1, test_subset=examples if split != "train" else 1
     )
