@@ -91,6 +91,7 @@ def test_run_folder_with_other_config_is_refused(tmp_path):
         train(other, tmp_path / "run", progress=False, log=None)
 
 
+@pytest.mark.slow
 def test_a_run_of_a_network_whose_file_changed_is_neither_continued_nor_read(tmp_path):
     """A run's folder name holds its network's name, not the file's contents: after the file
     changes (here the first hidden layer's tanh becomes a sigmoid), neither a run stopped part-way
