@@ -145,7 +145,8 @@ def test_report_draws_the_synthetic_figures_from_real_runs(tmp_path):
 def test_two_experiments_of_one_synthetic_network_are_two_figures_not_pooled_seeds(tmp_path):
     """The same network file (given as a path) under NAG and under Adam, in two experiments: two
     figures and two Figure 3 tables named by experiment, each of its own run, not one of two seeds."""
-    from snn_drtp.studies.experiments import run_experiment
+    from snn_drtp.runs.training import RunFolderMismatchError
+    from snn_drtp.studies.experiments import run_experiment, summarise_existing
     from snn_drtp.studies.report import experiment_runs, synthetic_groups
 
     network = tmp_path / "nets" / "net.toml"
@@ -175,6 +176,10 @@ def test_two_experiments_of_one_synthetic_network_are_two_figures_not_pooled_see
         assert "| bp | 0 |" in (report / f"figure3-{name}-net.md").read_text()  # 1 epoch: none reached 500
         assert f"(synth-classification, network net, experiment {name})" in index
     assert not (report / "nets").exists()
+    network.write_text(network.read_text().replace('activation = "tanh"', 'activation = "sigmoid"', 1))
+    assert synthetic_groups(experiment_runs(folders)) == {}  # runs of the network as it was: not drawn
+    with pytest.raises(RunFolderMismatchError, match="file has changed since"):
+        summarise_existing(folders[0])
 
 
 @pytest.mark.slow
@@ -234,6 +239,9 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     weight, bias = (v for k, v in state.items() if k.startswith("layers.0.") or k.startswith("0."))
     x = load_dataset("mnist")[0].x[:10_000].reshape(10_000, -1).float()
     expected = torch.tanh(x @ weight.T + bias).flatten()
+    gpu = torch.load(runs["drtp"] / "checkpoint.pt", weights_only=False)
+    gpu["config"]["device"] = "cuda"  # as a run trained on a GPU records it: read on the CPU, on any machine
+    torch.save(gpu, runs["drtp"] / "checkpoint.pt")
     values = hidden_activations(runs["drtp"])  # the report's 10,000 images
     torch.testing.assert_close(values, expected)
     report = tmp_path / "report"
@@ -255,6 +263,26 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     main(["report", str(folder), "--out", str(report)])
     assert figure.read_bytes() == drawn  # drawn again from the kept histograms, and still listed
     assert "Supplementary Figure 4" in (report / "index.md").read_text()
+
+
+def test_supplementary_figure_4_keeps_a_histogram_of_a_higher_ranked_run_than_the_new_one():
+    """A kept panel (its checkpoint gone) of a Table 1 run stays against a study's 5-epoch twin;
+    a new panel replaces a kept one of equal or lower rank; the panels come in the paper's order."""
+    from snn_drtp.studies.report import merged_panels
+
+    kept = {
+        "DRTP": {"run": "table1/drtp", "rank": [True, 100]},
+        "BP": {"run": "table1/bp", "rank": [True, 100]},
+        "FA/DFA (one hidden layer: the same rule)": {"run": "short/dfa", "rank": [True, 30]},
+    }
+    new = {
+        "BP": {"run": "study/bp", "rank": [False, 5]},
+        "FA/DFA (one hidden layer: the same rule)": {"run": "table1/dfa", "rank": [True, 100]},
+    }
+    merged = merged_panels(kept, new)
+    assert list(merged) == ["BP", "FA/DFA (one hidden layer: the same rule)", "DRTP"]
+    assert [panel["run"] for panel in merged.values()] == ["table1/bp", "table1/dfa", "table1/drtp"]
+    assert merged_panels(kept, {"BP": {"run": "again/bp", "rank": [True, 100]}})["BP"]["run"] == "again/bp"
 
 
 def test_supplementary_figure_4_prefers_table1s_runs_to_a_studys_short_twin(tmp_path):
@@ -288,6 +316,8 @@ def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_mach
     """`experiment --device cuda` writes the runs under their cuda names (a kind of device gives its
     own numbers); `report --device cuda` reads them here, with or without a GPU; without it they
     are pending, as are the cpu runs that were never trained."""
+    from snn_drtp.studies.experiments import run_experiment
+
     folder = experiment(tmp_path / "gpu", 'name = "gpu"\n[base]\ndataset = "mnist"\nepochs = 30\nrule = "drtp"\n')
     config = replace(TrainConfig(dataset="mnist", epochs=30, rule="drtp").validate(), device="cuda")
     assert config.run_name() != replace(config, device="cpu").run_name()
@@ -309,6 +339,8 @@ def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_mach
     if not torch.cuda.is_available():  # training it here is refused before any run starts, naming why
         assert main(["experiment", str(folder)]) == 2
         assert "CUDA is not available on this machine" in capsys.readouterr().err
+        with pytest.raises(ValueError, match="CUDA is not available"):  # so is a Ray instance started here
+            run_experiment(folder, backend="ray")
 
 
 def test_runs_outside_table1s_protocol_are_not_its_cells(tmp_path):

@@ -147,7 +147,9 @@ def test_the_report_tables_temporal_runs_by_rule_with_the_gap_to_bptt(tmp_path):
     assert "| randman | randman-rsnn | spiking | osttp | 80.00 | 1 | +77.00 |" in lines
     assert "| randman | randman-rsnn | rate | osttp | 70.00 | 1 |  |" in lines  # no BPTT there: no gap
     assert spike_rate_gaps(runs) == {}  # temporal twins are not the static study's spike-versus-rate pairs
-    other = replace(run("bp", "spiking", 0, [9.0, 6.0]), experiments=(tmp_path / "longer-runs",))
+    other = run("bp", "spiking", 0, [9.0, 6.0])  # another experiment's, at another rate (another run name)
+    other = replace(other, config=replace(other.config, lr=2e-3), experiments=(tmp_path / "longer-runs",))
+    assert other.config.run_name() != runs[0].config.run_name()
     groups = temporal_groups([*runs, other])  # another experiment's run is not a third seed of these
     assert groups[("longer-runs", "randman", "randman-rsnn", "spiking")] == {"bp": [6.0]}
     lines = temporal_lines(groups)  # the network named with its experiment where two experiments show it

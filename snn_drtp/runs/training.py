@@ -272,7 +272,7 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
 def first_epochs(metrics: dict[str, Any], n: int) -> dict[str, Any]:
     """The metrics of a run's first ``n`` epochs (what a run of ``n`` epochs records: resuming is
     exact), summarised again; a run folder continued past ``n`` holds more."""
-    first = {key: metrics[key][:n] for key in empty_metrics() if key != "angle_to_bp"}
+    first = {key: metrics.get(key, [])[:n] for key in empty_metrics() if key != "angle_to_bp"}
     first["angle_to_bp"] = {layer: angles[:n] for layer, angles in metrics.get("angle_to_bp", {}).items()}
     return summarise(first)
 

@@ -42,7 +42,7 @@ from snn_drtp.core.metrics import figure_of_merit
 from snn_drtp.core.paper import paper_mnist
 from snn_drtp.runs import plots
 from snn_drtp.runs.config import TrainConfig
-from snn_drtp.runs.training import evaluate_run, first_epochs
+from snn_drtp.runs.training import check_network_unchanged, evaluate_run, first_epochs
 from snn_drtp.studies.sweeps import run_sweep
 
 LABEL_FIELDS = ("engine", "network", "rule", "steps", "seed")
@@ -202,13 +202,14 @@ def run_experiment(
     folder = _spec_path(path).parent.resolve()
     spec, configs = load_experiment(path)
     configs = [replace(c, device=device) for c in configs] if device is not None else configs
-    if backend == "local":  # Ray's workers may have the GPU its driver lacks
-        for kind in {c.device for c in configs}:
+    evaluations = spec.get("evaluate", {}).get("datasets", [])
+    if backend == "local" or address is None or evaluations:  # this machine trains or evaluates the runs
+        for kind in {c.device for c in configs}:  # (a Ray cluster's workers may have the GPU its driver lacks)
             resolve_device(kind)
     tasks = [(replace(c, threads=threads), str(folder / "runs" / c.run_name())) for c in configs]
     outcomes = run_sweep(tasks, jobs, log, backend, address)
     kept = [(c, r) for c, r in zip(configs, outcomes, strict=True) if r.metrics is not None]
-    for dataset in spec.get("evaluate", {}).get("datasets", []):
+    for dataset in evaluations:
         for _, result in kept:
             evaluate_run(result.out, dataset, progress=False)
     failed = {Path(r.out).name: r.error for r in outcomes if r.error is not None}
@@ -228,6 +229,7 @@ def summarise_existing(path: str | Path, device: str | None = None) -> dict[str,
         metrics = folder / "runs" / config.run_name() / "metrics.json"
         if not metrics.exists():
             raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
+        check_network_unchanged(metrics.parent, config)
         read = _read_metrics(metrics, folder)
         results.append(read if len(read["epoch"]) <= config.epochs else first_epochs(read, config.epochs))
     return summarise_experiment(folder, spec, configs, results)

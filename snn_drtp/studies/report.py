@@ -19,8 +19,10 @@ experiments (runs still training are counted as pending) and writes into DIR:
 * ``index.md``, linking them, with the runs pending.
 
 Figures and tables pool a configuration's seeds within one experiment: runs of two experiments
-(another optimizer, rate or length) are shown apart, named by their experiment where two show the
-same network. ``device``: the runs of an experiment run with ``--device`` (their own folders).
+(another optimizer or rate) are shown apart, named by their experiment where two show the same
+network. A run two experiments share (the same numbers: they may differ in length alone) is one
+run, read from the first folder that finished it. ``device``: the runs of an experiment run with
+``--device`` (their own folders).
 
 A run's figure of merit is its test error averaged over its last k epochs, k = min(10, n // 10)
 and at least 1: the paper's last 10 of 100 epochs, while a short run is summarised by its final
@@ -47,7 +49,7 @@ from snn_drtp.core.paper import DROPOUTS, SYNTH_CLASSIFICATION_FINAL, TABLE1_NET
 from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.plots import activation_density, seed_bands, spike_rate_gap
-from snn_drtp.runs.training import load_trained
+from snn_drtp.runs.training import load_trained, network_change
 from snn_drtp.studies.experiments import load_experiment
 from snn_drtp.studies.sweeps import finished_metrics
 
@@ -158,7 +160,7 @@ def collect(runs: list[Run]) -> tuple[dict[tuple[str, float, str], Cell], list[s
 
 def experiment_name(run: Run) -> str:
     """The name of the (first) experiment folder a run belongs to: runs of two experiments (other
-    optimizers, rates, epochs) are not pooled as if they were seeds of one configuration."""
+    optimizers or rates) are not pooled as if they were seeds of one configuration."""
     return run.experiments[0].name if run.experiments else ""
 
 
@@ -174,6 +176,8 @@ def synthetic_groups(runs: list[Run]) -> dict[tuple[str, str, str], dict[str, li
         if metrics is None:
             try:
                 metrics = json.loads((run.out / "metrics.json").read_text())
+                if network_change(run.out, load_spec(run.config.network)) is not None:
+                    continue  # a run of the network as it was, not as its file reads now
             except (OSError, ValueError):
                 continue
         if metrics.get("epoch"):
@@ -229,6 +233,13 @@ ACTIVATION_EXAMPLES = 10_000
 training images through the trained network)."""
 
 
+def figure4_rank(run: Run) -> list[Any]:
+    """How well a finished run stands for Supplementary Figure 4: [one of Table 1's protocol, its
+    epochs], compared in that order (higher first)."""
+    assert run.finished is not None
+    return [follows_table1_protocol(run.config), len(run.finished["epoch"])]
+
+
 def trained_runs_784_1000_10(runs: list[Run]) -> dict[str, Path]:
     """For Supplementary Figure 4, per rule (BP, DFA, DRTP; FA and DFA are the same rule for one
     hidden layer), a finished FC1-1000 MNIST run at dropout 0 whose checkpoint is here: one of Table
@@ -246,7 +257,7 @@ def trained_runs_784_1000_10(runs: list[Run]) -> dict[str, Path]:
             and run.finished is not None
             and (run.out / "checkpoint.pt").exists()
         ):
-            rank = (follows_table1_protocol(config), len(run.finished["epoch"]), -order, run.out)
+            rank = (*figure4_rank(run), -order, run.out)
             candidates.setdefault(config.rule, []).append(rank)
     return {rule: max(ranks)[3] for rule, ranks in candidates.items()}
 
@@ -257,25 +268,45 @@ FIGURE4_FILE = "supp-fig4-activations.json"
 """The report's record of Supplementary Figure 4's histograms and the runs they come from."""
 
 
-def activation_histograms(trained: dict[str, Path], examples: int = ACTIVATION_EXAMPLES) -> dict[str, Any]:
+FIGURE4_PANELS = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
+"""Supplementary Figure 4's panels, in the paper's order."""
+
+
+def activation_histograms(
+    trained: dict[str, Path], ranks: dict[Path, list[Any]], examples: int = ACTIVATION_EXAMPLES
+) -> dict[str, Any]:
     """Supplementary Figure 4's data: for each rule's run, the density p_i = n_i / (N h) of its
     hidden activations in bin i of ``ACTIVATION_BINS`` bins of width h over [-1, 1] (n_i of the
-    N values; a value outside [-1, 1] is counted in no bin), with the run folder it came from."""
-    names = {"bp": "BP", "dfa": "FA/DFA (one hidden layer: the same rule)", "drtp": "DRTP"}
+    N values; a value outside [-1, 1] is counted in no bin), with the run folder it came from and
+    its :func:`figure4_rank` (``ranks``)."""
     edges = torch.linspace(-1.0, 1.0, ACTIVATION_BINS + 1, dtype=torch.float64)
     width = 2.0 / ACTIVATION_BINS
     panels = {}
-    for rule, label in names.items():
+    for rule, label in FIGURE4_PANELS.items():
         if rule in trained:
             values = hidden_activations(trained[rule], examples).double()
             counts = torch.histogram(values, bins=edges).hist
-            panels[label] = {"run": trained[rule].as_posix(), "density": (counts / (values.numel() * width)).tolist()}
+            density = (counts / (values.numel() * width)).tolist()
+            panels[label] = {"run": trained[rule].as_posix(), "rank": ranks[trained[rule]], "density": density}
     return {"examples": examples, "edges": edges.tolist(), "panels": panels}
+
+
+def merged_panels(kept: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Per panel, the kept histogram (of a run whose checkpoint is gone) or the new one, whichever
+    run ranks higher (the new one on a tie), in the paper's order."""
+    chosen = {}
+    for label in FIGURE4_PANELS.values():
+        old, now = kept.get(label), new.get(label)
+        if now is None or (old is not None and old.get("rank", [False, 0]) > now["rank"]):
+            now = old
+        if now is not None:
+            chosen[label] = now
+    return chosen
 
 
 def hidden_activations(run: Path, examples: int = ACTIVATION_EXAMPLES) -> torch.Tensor:
     """y_1 = tanh(W_1 x + b_1) of a trained run for the first ``examples`` MNIST training images."""
-    engine = load_trained(run)
+    engine = load_trained(run, device="cpu")  # a GPU run's too, on any machine
     train, _ = load_dataset("mnist")
     with torch.no_grad():
         x = train.inputs(slice(0, examples), engine.params.device)
@@ -410,11 +441,11 @@ def write_report(experiments: list[str | Path], out: str | Path, device: str | N
             index.append(f"- [Figure 3: final errors beside the paper's]({final})")
     trained = trained_runs_784_1000_10(runs)
     if trained:
-        histograms = activation_histograms(trained)
+        histograms = activation_histograms(trained, {run.out: figure4_rank(run) for run in runs if run.finished})
         if (report / FIGURE4_FILE).exists():  # the panels of runs whose checkpoints are gone stay
             kept = json.loads((report / FIGURE4_FILE).read_text())
             if (kept.get("examples"), kept.get("edges")) == (histograms["examples"], histograms["edges"]):
-                histograms["panels"] = kept["panels"] | histograms["panels"]
+                histograms["panels"] = merged_panels(kept["panels"], histograms["panels"])
         atomic_write_json(report / FIGURE4_FILE, histograms)
     if (report / FIGURE4_FILE).exists():  # checkpoints do not travel with the runs: their histograms do
         histograms = json.loads((report / FIGURE4_FILE).read_text())
