@@ -312,7 +312,7 @@ def test_supplementary_figure_4_prefers_table1s_runs_to_a_studys_short_twin(tmp_
     assert trained_runs_784_1000_10(experiment_runs([twins, table1])) == chosen
 
 
-def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_machine(tmp_path, capsys):
+def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_machine(tmp_path, capsys, monkeypatch):
     """`experiment --device cuda` writes the runs under their cuda names (a kind of device gives its
     own numbers); `report --device cuda` reads them here, with or without a GPU; without it they
     are pending, as are the cpu runs that were never trained."""
@@ -339,6 +339,12 @@ def test_runs_of_an_experiment_run_on_a_gpu_are_reported_with_device_on_any_mach
     if not torch.cuda.is_available():  # training it here is refused before any run starts, naming why
         assert main(["experiment", str(folder)]) == 2
         assert "CUDA is not available on this machine" in capsys.readouterr().err
+        import snn_drtp.studies.experiments as experiments
+
+        def sweep(*args, **kwargs):  # a Ray instance of this machine's CPUs would wait for a GPU for ever
+            raise AssertionError("the sweep started on a machine without the device its runs ask for")
+
+        monkeypatch.setattr(experiments, "run_sweep", sweep)
         with pytest.raises(ValueError, match="CUDA is not available"):  # so is a Ray instance started here
             run_experiment(folder, backend="ray")
 
