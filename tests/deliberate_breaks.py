@@ -1794,6 +1794,13 @@ BREAKS = [
         "tests/test_report.py -k two_experiments",
     ),
     (
+        "report: Supplementary Figure 4's panels in the JSON's sorted order",
+        "snn_drtp/studies/report.py",
+        "        ordered = [label for label in FIGURE4_PANELS.values() if label in panels]",
+        "        ordered = list(panels)",
+        "tests/test_report.py -k supplementary",
+    ),
+    (
         "report: Supplementary Figure 4 takes the first run, not Table 1's",
         "snn_drtp/studies/report.py",
         "rank = (follows_table1_protocol(config), len(",

@@ -262,7 +262,10 @@ def test_supplementary_figure_4_from_trained_784_1000_10_runs(tmp_path):
     figure.unlink()
     main(["report", str(folder), "--out", str(report)])
     assert figure.read_bytes() == drawn  # drawn again from the kept histograms, and still listed
-    assert "Supplementary Figure 4" in (report / "index.md").read_text()
+    index = (report / "index.md").read_text()
+    assert "Supplementary Figure 4" in index
+    listed = [index.index(runs[rule].as_posix()) for rule in ("bp", "dfa", "drtp")]
+    assert listed == sorted(listed)  # the paper's order of panels: BP, FA/DFA, DRTP
 
 
 def test_supplementary_figure_4_keeps_a_histogram_of_a_higher_ranked_run_than_the_new_one():

@@ -449,10 +449,12 @@ def write_report(experiments: list[str | Path], out: str | Path, device: str | N
         atomic_write_json(report / FIGURE4_FILE, histograms)
     if (report / FIGURE4_FILE).exists():  # checkpoints do not travel with the runs: their histograms do
         histograms = json.loads((report / FIGURE4_FILE).read_text())
-        densities = {label: panel["density"] for label, panel in histograms["panels"].items()}
+        panels = histograms["panels"]
+        ordered = [label for label in FIGURE4_PANELS.values() if label in panels]  # JSON keys come sorted
+        densities = {label: panels[label]["density"] for label in ordered}
         title = f"784-1000-10 on MNIST, hidden tanh units of {histograms['examples']:,} training images"
         activation_density(densities, histograms["edges"], report / "supp-fig4-activations.png", title)
-        sources = ", ".join(f"`{panel['run']}`" for panel in histograms["panels"].values())
+        sources = ", ".join(f"`{panels[label]['run']}`" for label in ordered)
         index.append(
             "- [Supplementary Figure 4: hidden activation distributions](supp-fig4-activations.png) "
             f"([histograms]({FIGURE4_FILE}) of {sources})"
