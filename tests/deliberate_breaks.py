@@ -1627,7 +1627,7 @@ BREAKS = [
     (
         "resume: a run of a network whose file changed since is continued",
         "snn_drtp/runs/training.py",
-        '    if _finished_epochs(out / "metrics.json"):\n        check_network_unchanged(out, config)',
+        "    if done:\n        check_network_unchanged(out, config)",
         "    if False:\n        check_network_unchanged(out, config)",
         "tests/test_training.py -k file_changed",
     ),
@@ -1676,7 +1676,7 @@ BREAKS = [
     (
         "sweeps: a run continued past the experiment's epochs read whole",
         "snn_drtp/studies/sweeps.py",
-        '    return metrics if len(metrics["epoch"]) == config.epochs else first_epochs(metrics, config.epochs)',
+        "    return first_epochs(metrics, config.epochs)",
         "    return metrics",
         "tests/test_experiments.py -k continued_past",
     ),
@@ -1718,7 +1718,7 @@ BREAKS = [
     (
         "report: --device ignored",
         "snn_drtp/studies/report.py",
-        "        for config in configs if device is None else [replace(c, device=device) for c in configs]:",
+        "        for config in on_device(configs, device):",
         "        for config in configs:",
         "tests/test_report.py -k gpu",
     ),
@@ -1739,15 +1739,14 @@ BREAKS = [
     (
         "experiments: --summarise ignores --device",
         "snn_drtp/studies/experiments.py",
-        "    configs = [replace(c, device=device) for c in configs] if device is not None else configs\n"
-        "    results = []",
+        "    configs = on_device(configs, device)\n    results = []",
         "    results = []",
         "tests/test_report.py -k gpu",
     ),
     (
         "experiments: --summarise reads a continued run whole",
         "snn_drtp/studies/experiments.py",
-        '        results.append(read if len(read["epoch"]) <= config.epochs else first_epochs(read, config.epochs))',
+        "        results.append(first_epochs(read, config.epochs))",
         "        results.append(read)",
         "tests/test_experiments.py",
     ),

@@ -271,7 +271,10 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def first_epochs(metrics: dict[str, Any], n: int) -> dict[str, Any]:
     """The metrics of a run's first ``n`` epochs (what a run of ``n`` epochs records: resuming is
-    exact), summarised again; a run folder continued past ``n`` holds more."""
+    exact), summarised again; a run folder continued past ``n`` holds more (``metrics`` itself when
+    it holds no more)."""
+    if len(metrics["epoch"]) <= n:
+        return metrics
     first = {key: metrics.get(key, [])[:n] for key in empty_metrics() if key != "angle_to_bp"}
     first["angle_to_bp"] = {layer: angles[:n] for layer, angles in metrics.get("angle_to_bp", {}).items()}
     return summarise(first)
@@ -342,11 +345,11 @@ def _load_existing(out: Path, config: TrainConfig, engine: Engine) -> dict[str, 
     generator's state belongs to the device it drew on), or finished epochs whose checkpoint is
     gone (committed experiment results keep metrics, not checkpoints: starting again would
     overwrite them), or a network whose file has changed since the run began."""
-    if _finished_epochs(out / "metrics.json"):
+    done = _finished_epochs(out / "metrics.json")
+    if done:
         check_network_unchanged(out, config)
     ckpt_path = out / "checkpoint.pt"
     if not ckpt_path.exists():
-        done = _finished_epochs(out / "metrics.json")
         if done:
             raise RunFolderMismatchError(
                 f"{out} holds metrics of {done} finished epoch(s) but no checkpoint.pt to continue from (experiment "

@@ -184,6 +184,11 @@ def group_labels(configs: list[TrainConfig]) -> list[str]:
     return labels
 
 
+def on_device(configs: list[TrainConfig], device: str | None) -> list[TrainConfig]:
+    """An experiment's configs as ``--device`` runs them (unset: as the experiment names them)."""
+    return configs if device is None else [replace(c, device=device) for c in configs]
+
+
 def run_experiment(
     path: str | Path,
     jobs: int = 1,
@@ -201,7 +206,7 @@ def run_experiment(
     at once; every run keeps its last finished epoch, and the same call resumes."""
     folder = _spec_path(path).parent.resolve()
     spec, configs = load_experiment(path)
-    configs = [replace(c, device=device) for c in configs] if device is not None else configs
+    configs = on_device(configs, device)
     evaluations = spec.get("evaluate", {}).get("datasets", [])
     if backend == "local" or address is None or evaluations:  # this machine trains or evaluates the runs
         for kind in {c.device for c in configs}:  # (a Ray cluster's workers may have the GPU its driver lacks)
@@ -223,7 +228,7 @@ def summarise_existing(path: str | Path, device: str | None = None) -> dict[str,
     runs of ``snn-drtp experiment --device``, whether or not this machine has one)."""
     folder = _spec_path(path).parent
     spec, configs = load_experiment(path)
-    configs = [replace(c, device=device) for c in configs] if device is not None else configs
+    configs = on_device(configs, device)
     results = []
     for config in configs:
         metrics = folder / "runs" / config.run_name() / "metrics.json"
@@ -231,7 +236,7 @@ def summarise_existing(path: str | Path, device: str | None = None) -> dict[str,
             raise FileNotFoundError(f"{metrics} does not exist: run `snn-drtp experiment {folder}` first")
         check_network_unchanged(metrics.parent, config)
         read = _read_metrics(metrics, folder)
-        results.append(read if len(read["epoch"]) <= config.epochs else first_epochs(read, config.epochs))
+        results.append(first_epochs(read, config.epochs))
     return summarise_experiment(folder, spec, configs, results)
 
 

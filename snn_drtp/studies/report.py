@@ -50,7 +50,7 @@ from snn_drtp.data.datasets import load_dataset
 from snn_drtp.runs.config import TrainConfig
 from snn_drtp.runs.plots import activation_density, seed_bands, spike_rate_gap
 from snn_drtp.runs.training import load_trained, network_change
-from snn_drtp.studies.experiments import load_experiment
+from snn_drtp.studies.experiments import load_experiment, on_device
 from snn_drtp.studies.sweeps import finished_metrics
 
 RULES = ("bp", "fa", "dfa", "drtp", "shallow", "sdfa")
@@ -115,7 +115,7 @@ def experiment_runs(experiments: list[Path], device: str | None = None) -> list[
     copies: dict[str, list[Run]] = {}
     for folder in experiments:
         _, configs = load_experiment(folder)
-        for config in configs if device is None else [replace(c, device=device) for c in configs]:
+        for config in on_device(configs, device):
             out = folder / "runs" / config.run_name()
             copies.setdefault(config.run_name(), []).append(Run(config, out, finished_metrics(config, out)))
     return [

@@ -69,7 +69,7 @@ def finished_metrics(config: TrainConfig, out: str | Path) -> dict[str, Any] | N
         return None
     if changed is not None:
         return None
-    return metrics if len(metrics["epoch"]) == config.epochs else first_epochs(metrics, config.epochs)
+    return first_epochs(metrics, config.epochs)
 
 
 def run_one(task: Task) -> RunResult:
